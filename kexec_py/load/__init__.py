@@ -1,0 +1,1 @@
+"""Putting a kernel into memory: image formats, the bzImage loader, memory, segments."""

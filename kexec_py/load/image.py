@@ -1,0 +1,222 @@
+"""Kernel and initrd files: open, recognise, decompress.
+
+kexec_file_load takes file descriptors. A kernel compressed as a whole (gzip, zstd, xz)
+is decompressed into a memfd first; several initrds are concatenated into one memfd (the
+kernel unpacks concatenated cpio archives in order). What the caller gets is a set of
+descriptors plus a description of where each came from, for --dry-run and --debug.
+"""
+import errno
+import gzip
+import lzma
+import os
+import stat
+import zlib
+from dataclasses import dataclass, field
+
+from .. import native
+from ..errors import ImageError
+from . import bzimage
+
+HEAD_SIZE = 64 * 1024
+# A decompressed kernel larger than this is a corrupt file or a bomb, not a kernel.
+MAX_DECOMPRESSED = 1 << 30
+_CHUNK = 1 << 20
+
+MAGICS = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+
+
+def detect_compression(head):
+    for magic, name in MAGICS:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def describe_unknown(head):
+    """A short guess at what a non-kernel file is, for the error message."""
+    if head.startswith(b"\x7fELF"):
+        return "an ELF file (a vmlinux? kexec_file_load needs a bzImage)"
+    if head.startswith(b"MZ"):
+        return "a PE/EFI file without a bzImage setup header (UKI or EFI zboot)"
+    if head.startswith(b"070701") or head.startswith(b"070702"):
+        return "a cpio archive (an initramfs?)"
+    if not head:
+        return "an empty file"
+    return "no x86 bzImage setup header"
+
+
+def _open_regular(path, what):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ImageError("cannot open %s %s: %s" % (what, path, e.strerror)) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ImageError("%s %s is not a regular file" % (what, path))
+    return fd
+
+
+def _pread_head(fd, path, what):
+    try:
+        return os.pread(fd, HEAD_SIZE, 0)
+    except OSError as e:
+        raise ImageError("cannot read %s %s: %s" % (what, path, e.strerror)) from None
+
+
+def _memfd(name):
+    return os.memfd_create(name, os.MFD_CLOEXEC)
+
+
+def _decompress_py(src_fd, out_fd, decompressor, path, kind):
+    total = 0
+    with os.fdopen(os.dup(src_fd), "rb") as src:
+        src.seek(0)
+        try:
+            stream = decompressor(src)
+            while True:
+                chunk = stream.read(_CHUNK)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > MAX_DECOMPRESSED:
+                    raise ImageError("%s: decompressed kernel exceeds %d MiB; corrupt file?"
+                                     % (path, MAX_DECOMPRESSED >> 20))
+                os.write(out_fd, chunk)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
+            if isinstance(e, ImageError):
+                raise
+            raise ImageError("%s: corrupt %s data: %s" % (path, kind, e)) from None
+
+
+def decompress_to_memfd(fd, path, kind):
+    """Decompress a whole-file gzip/xz/zstd kernel into a new memfd (positioned at 0)."""
+    out = _memfd("kexec-kernel")
+    try:
+        if kind == "gzip":
+            _decompress_py(fd, out, lambda f: gzip.GzipFile(fileobj=f), path, kind)
+        elif kind == "xz":
+            _decompress_py(fd, out, lambda f: lzma.LZMAFile(f), path, kind)
+        elif kind == "zstd":
+            if not native.zstd_available():
+                raise ImageError("%s is zstd-compressed but kexec-py was built without libzstd"
+                                 % path)
+            os.lseek(fd, 0, os.SEEK_SET)
+            try:
+                native.zstd_decompress_fd(fd, out, MAX_DECOMPRESSED)
+            except OSError as e:
+                raise ImageError("%s: cannot decompress zstd data: %s" % (path, e.strerror)) \
+                    from None
+        else:  # pragma: no cover - callers pass a kind from MAGICS
+            raise ValueError(kind)
+    except BaseException:
+        os.close(out)
+        raise
+    os.lseek(out, 0, os.SEEK_SET)
+    return out
+
+
+@dataclass
+class KernelImage:
+    """An opened kernel: a descriptor ready for kexec_file_load plus what it is."""
+
+    path: str
+    fd: int
+    size: int
+    compression: str  # None, "gzip", "zstd" or "xz"
+    header: bzimage.SetupHeader
+    version: str
+
+    @property
+    def kind(self):
+        return "bzImage" if self.compression is None else "bzImage (%s, decompressed into a memfd)" \
+            % self.compression
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def open_kernel(path):
+    """Open a kernel image for kexec_file_load, decompressing it when needed."""
+    fd = _open_regular(path, "kernel")
+    try:
+        head = _pread_head(fd, path, "kernel")
+        compression = detect_compression(head)
+        if compression:
+            inner = decompress_to_memfd(fd, path, compression)
+            os.close(fd)
+            fd = inner
+            head = os.pread(fd, HEAD_SIZE, 0)
+        if not bzimage.is_bzimage(head):
+            what = describe_unknown(head)
+            if compression:
+                what = "%s after %s decompression" % (what, compression)
+            raise ImageError("%s is not a kernel image: %s" % (path, what))
+        hdr = bzimage.parse_setup_header(head)
+        return KernelImage(path=path, fd=fd, size=os.fstat(fd).st_size,
+                           compression=compression, header=hdr,
+                           version=bzimage.kernel_version_string(head, hdr))
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _copy_fd(src, dst, size):
+    """Copy size bytes from the start of src to dst's position; short copies loop."""
+    offset = 0
+    while offset < size:
+        sent = os.sendfile(dst, src, offset, min(size - offset, 1 << 30))
+        if sent == 0:
+            raise OSError(errno.EIO, "file shrank while reading")
+        offset += sent
+
+
+@dataclass
+class Initrd:
+    """The initrd handed to the kernel: one file, or several concatenated in a memfd."""
+
+    paths: tuple
+    fd: int
+    size: int
+    parts: tuple = field(default=())  # sizes of each file
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def open_initrds(paths):
+    """Open one or more initrd files; several are concatenated in that order."""
+    paths = tuple(paths)
+    if not paths:
+        raise ValueError("no initrd paths")
+    fds = []
+    try:
+        for p in paths:
+            fds.append(_open_regular(p, "initrd"))
+        sizes = tuple(os.fstat(fd).st_size for fd in fds)
+        if len(fds) == 1:
+            fd = fds.pop()
+            return Initrd(paths, fd, sizes[0], sizes)
+        out = _memfd("kexec-initrd")
+        try:
+            for fd, p, size in zip(fds, paths, sizes):
+                try:
+                    _copy_fd(fd, out, size)
+                except OSError as e:
+                    raise ImageError("cannot read initrd %s: %s" % (p, e.strerror)) from None
+        except BaseException:
+            os.close(out)
+            raise
+        os.lseek(out, 0, os.SEEK_SET)
+        return Initrd(paths, out, sum(sizes), sizes)
+    finally:
+        for fd in fds:
+            os.close(fd)
