@@ -1,9 +1,28 @@
-"""Build glue: setuptools drives cffi's out-of-line API-mode builder in csrc/.
+"""Build glue: setuptools drives cffi's out-of-line API-mode builder in csrc/, and also
+compiles the C executables (csrc/build_tools.py) into kexec_py/libexec/.
 
-Everything declarative lives in pyproject.toml; this file only names the cffi module
-so that `pip install .` and `pip install -e .` compile kexec_py._native with the
-system C compiler.
+Everything declarative lives in pyproject.toml; `pip install .` and `pip install -e .`
+both compile with the system C compiler.
 """
-from setuptools import setup
+import os
+import sys
 
-setup(cffi_modules=["csrc/build_ffi.py:ffibuilder"])
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc"))
+import build_tools  # noqa: E402
+
+
+class BuildExtAndTools(build_ext):
+    def run(self):
+        super().run()
+        if self.inplace:
+            outdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kexec_py",
+                                  "libexec")
+        else:
+            outdir = os.path.join(self.build_lib, "kexec_py", "libexec")
+        build_tools.build_executables(self.compiler, outdir, self.build_temp)
+
+
+setup(cffi_modules=["csrc/build_ffi.py:ffibuilder"], cmdclass={"build_ext": BuildExtAndTools})

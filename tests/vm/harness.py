@@ -8,6 +8,8 @@ directory, where N comes from `kpy.stage=N` on the kernel command line; each kex
 the next stage number on. QEMU exits when the guest powers off or reboots (-no-reboot,
 panic=-1), and the test reads what the stages wrote.
 """
+import contextlib
+import fcntl
 import gzip
 import io
 import os
@@ -26,6 +28,7 @@ MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox", "/sbin/busybox")
 DEFAULT_TIMEOUT = 900  # seconds for a whole boot chain: TCG on a shared 2-core machine
 MARKER_NAME = "kpy-marker"
+LOCK_PATH = "/tmp/kexec-py-vm.lock"
 
 INIT = r"""#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /host /tmp /sbin /usr/bin /usr/sbin
@@ -116,6 +119,17 @@ def initrd_with_marker(base, path, token):
     return path
 
 
+@contextlib.contextmanager
+def vm_lock():
+    """One guest at a time on this machine: two TCG guests on 2 cores time each other out."""
+    with open(LOCK_PATH, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class GuestFailure(AssertionError):
     pass
 
@@ -133,6 +147,7 @@ class VM:
         self.serial = os.path.join(self.out, "serial.log")
         self.venv_bin = os.path.dirname(os.path.abspath(sys.executable))
         self.seconds = None
+        self.returncode = None
 
     def path(self, name):
         return os.path.join(self.out, name)
@@ -171,6 +186,13 @@ class VM:
                           "multidevs=remap",
                "-virtfs", "local,path=%s,mount_tag=out,security_model=none,multidevs=remap"
                           % self.out]
+        with vm_lock():
+            self._run_qemu(cmd, timeout)
+        if self.returncode != 0:
+            self.fail("qemu exited with status %d" % self.returncode)
+        return self
+
+    def _run_qemu(self, cmd, timeout):
         start = time.monotonic()
         with open(self.path("qemu.log"), "w") as qlog:
             proc = subprocess.Popen(cmd, stdout=qlog, stderr=subprocess.STDOUT,
@@ -183,9 +205,7 @@ class VM:
                 self.seconds = time.monotonic() - start
                 self.fail("guest did not power off within %d s (killed)" % timeout)
         self.seconds = time.monotonic() - start
-        if proc.returncode != 0:
-            self.fail("qemu exited with status %d" % proc.returncode)
-        return self
+        self.returncode = proc.returncode
 
     # reading results
     def read(self, name, default=None):
