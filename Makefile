@@ -53,5 +53,5 @@ bench: venv build
 	$(VPY) -m pytest -q benchmarks
 
 clean:
-	rm -rf build dist *.egg-info kexec_py/_native*.so kexec_py/_native.c kexec_py/libexec
+	rm -rf build dist *.egg-info kexec_py/_native*.so kexec_py/_native.c kexec_py/libexec kexec_py/data/purgatory.bin
 	find . -name __pycache__ -prune -exec rm -rf {} +

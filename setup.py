@@ -1,5 +1,6 @@
 """Build glue: setuptools drives cffi's out-of-line API-mode builder in csrc/, and also
-compiles the C executables (csrc/build_tools.py) into kexec_py/libexec/.
+compiles the C executables (csrc/build_tools.py) into kexec_py/libexec/ and the
+purgatory blob into kexec_py/data/purgatory.bin.
 
 Everything declarative lives in pyproject.toml; `pip install .` and `pip install -e .`
 both compile with the system C compiler.
@@ -18,11 +19,12 @@ class BuildExtAndTools(build_ext):
     def run(self):
         super().run()
         if self.inplace:
-            outdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kexec_py",
-                                  "libexec")
+            pkg = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kexec_py")
         else:
-            outdir = os.path.join(self.build_lib, "kexec_py", "libexec")
-        build_tools.build_executables(self.compiler, outdir, self.build_temp)
+            pkg = os.path.join(self.build_lib, "kexec_py")
+        build_tools.build_executables(self.compiler, os.path.join(pkg, "libexec"),
+                                      self.build_temp)
+        build_tools.build_purgatory(os.path.join(pkg, "data"), self.build_temp)
 
 
 setup(cffi_modules=["csrc/build_ffi.py:ffibuilder"], cmdclass={"build_ext": BuildExtAndTools})

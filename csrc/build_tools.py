@@ -6,11 +6,26 @@ installs it on PATH. An entry: name -> dict(sources=[...], libraries=[...], macr
 Sources are relative to csrc/.
 """
 import os
+import shlex
+import struct
+import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INCLUDE = os.path.join(HERE, "include")
 
 EXECUTABLES = {}
+
+PURGATORY_SOURCES = ("purgatory/entry.S", "purgatory/purgatory.c", "purgatory/sha256.c")
+PURGATORY_CFLAGS = (
+    "-O2", "-Wall", "-Wextra", "-std=gnu11", "-ffreestanding", "-fno-builtin",
+    "-fno-stack-protector", "-fpie", "-fvisibility=hidden", "-mno-red-zone",
+    "-mgeneral-regs-only", "-fno-asynchronous-unwind-tables", "-fcf-protection=none",
+    "-fno-jump-tables")
+PURGATORY_MAGIC = 0x314752555059504B
+PURGATORY_PARAMS_OFFSET = 32
+# Relocations that would tie the blob to one load address.
+ABSOLUTE_RELOCS = ("R_X86_64_64", "R_X86_64_32 ", "R_X86_64_32S", "R_X86_64_GOTPCREL",
+                   "R_X86_64_GOT")
 
 
 def build_executables(compiler, outdir, tmpdir, extra_macros=(), extra_libraries=()):
@@ -29,3 +44,46 @@ def build_executables(compiler, outdir, tmpdir, extra_macros=(), extra_libraries
                                  extra_postargs=spec.get("link_args", []))
         built.append(os.path.join(outdir, name))
     return built
+
+
+def _run(cmd):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed:\n%s" % (" ".join(cmd), proc.stdout))
+    return proc.stdout
+
+
+def build_purgatory(outdir, tmpdir, cc=None):
+    """Build csrc/purgatory into a position-independent flat blob, outdir/purgatory.bin.
+
+    The objects must carry no absolute relocation: the blob is copied to whatever
+    address the loader picks and runs there unrelocated.
+    """
+    cc = shlex.split(cc or os.environ.get("CC") or "cc")
+    work = os.path.join(tmpdir, "purgatory")
+    os.makedirs(work, exist_ok=True)
+    os.makedirs(outdir, exist_ok=True)
+    objects = []
+    for src in PURGATORY_SOURCES:
+        obj = os.path.join(work, os.path.basename(src).rsplit(".", 1)[0] + ".o")
+        _run(cc + list(PURGATORY_CFLAGS) + ["-c", os.path.join(HERE, src), "-o", obj])
+        relocs = _run(["readelf", "-rW", obj])
+        bad = [line for line in relocs.splitlines() if any(r in line + " " for r in ABSOLUTE_RELOCS)]
+        if bad:
+            raise RuntimeError("purgatory object %s has absolute relocations:\n%s"
+                               % (obj, "\n".join(bad)))
+        objects.append(obj)
+    elf = os.path.join(work, "purgatory.elf")
+    _run(cc + ["-nostdlib", "-static", "-Wl,-T," + os.path.join(HERE, "purgatory",
+                                                                  "purgatory.lds"),
+               "-Wl,--build-id=none", "-Wl,-z,noexecstack", "-o", elf] + objects)
+    blob = os.path.join(outdir, "purgatory.bin")
+    _run(["objcopy", "-O", "binary", elf, blob])
+    with open(blob, "rb") as f:
+        head = f.read(PURGATORY_PARAMS_OFFSET + 8)
+    magic = struct.unpack_from("<Q", head, PURGATORY_PARAMS_OFFSET)[0]
+    if magic != PURGATORY_MAGIC:
+        raise RuntimeError("purgatory.bin: no parameter block at offset %d"
+                           % PURGATORY_PARAMS_OFFSET)
+    return blob

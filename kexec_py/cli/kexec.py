@@ -14,6 +14,7 @@ from ..cmdline import CommandLine, for_reuse
 from ..errors import EXIT_OK, EXIT_USAGE, KexecError, UsageError
 from ..load import state
 from ..load.loader import LoadSpec, Loader
+from ..load.purgatory import SERIAL_COM1
 
 PROG = "kexec"
 
@@ -77,8 +78,8 @@ def build_parser():
     sysc.add_argument("-s", "--kexec-file-syscall", dest="mode", action="store_const",
                       const="file", help="use kexec_file_load only")
     sysc.add_argument("-c", "--kexec-syscall", dest="mode", action="store_const",
-                      const="load", help="use kexec_load only (not supported yet: exits 255 "
-                                         "for loads; unloading works)")
+                      const="load", help="use kexec_load only, with kexec-py's own x86_64 "
+                                         "bzImage loader and purgatory")
     sysc.add_argument("-a", "--kexec-syscall-auto", dest="mode", action="store_const",
                       const="auto", help="kexec_file_load, falling back to kexec_load on "
                                          "ENOSYS, EINVAL, ENOEXEC or EOPNOTSUPP (default)")
@@ -109,7 +110,11 @@ def build_parser():
     other.add_argument("-y", "--no-sync", action="store_true",
                        help="do not sync file systems before booting")
     other.add_argument("-i", "--no-checks", action="store_true",
-                       help="skip purgatory's SHA-256 check (kexec_load only)")
+                       help="skip purgatory's SHA-256 check of the loaded segments "
+                            "(kexec_load only)")
+    other.add_argument("--console-serial", action="store_true",
+                       help="purgatory reports its checks on the serial port COM1 (0x3f8) "
+                            "(kexec_load only)")
     other.add_argument("-v", "--version", action="version",
                        version="kexec-py %s (kexec-tools compatible)" % __version__)
     p.set_defaults(mode="auto")
@@ -185,7 +190,10 @@ def _list_entries(a, out):
             out.write("    title: %s\n    options: %s\n" % (e.title, e.options or "-"))
 
 
-def run(argv, out=sys.stdout, err=sys.stderr):
+def run(argv, out=None, err=None):
+    # Looked up at call time: a default of sys.stdout would pin the stream of import time.
+    out = out or sys.stdout
+    err = err or sys.stderr
     a = build_parser().parse_args(argv)
     _check_args(a)
     if a.debug:
@@ -208,7 +216,9 @@ def run(argv, out=sys.stdout, err=sys.stderr):
         return EXIT_OK
     kernel, initrds, cmdline = _image_from_args(a)
     loader.load(LoadSpec(kernel=kernel, initrds=initrds, cmdline=cmdline,
-                         panic=a.load_panic, mode=a.mode, debug=a.debug, root=a.root))
+                         panic=a.load_panic, mode=a.mode, debug=a.debug, root=a.root,
+                         serial_port=SERIAL_COM1 if a.console_serial else 0,
+                         no_checks=a.no_checks))
     if a.force:
         loader.execute(sync=not a.no_sync, ifdown=not a.no_ifdown)
     elif not (a.load or a.load_panic):

@@ -119,3 +119,128 @@ def kernel_version_string(head, hdr):
     if start >= len(head) or end < 0:
         return ""
     return head[start:end].decode("ascii", "replace")
+
+
+# ---------------------------------------------------------------------------------------
+# boot_params ("zero page") for a kexec_load of a 64-bit bzImage
+
+BOOT_PARAMS_SIZE = 4096
+TYPE_OF_LOADER = 0xD0          # boot.rst: loader type 0xD (kexec-tools' type), version 0
+E820_MAX_ENTRIES_ZEROPAGE = 128
+E820_ENTRY = struct.Struct("<QQI")
+SETUP_DATA_HEADER = struct.Struct("<QII")  # next, type, len
+SETUP_E820_EXT = 1
+ENTRY_64_OFFSET = 0x200        # startup_64 sits 0x200 into the protected-mode kernel
+MIN_KEXEC_LOAD_PROTOCOL = 0x20C
+
+# offsets inside boot_params
+BP_SCREEN_INFO = 0x000
+BP_SCREEN_INFO_SIZE = 0x40
+BP_ACPI_RSDP_ADDR = 0x070
+BP_EXT_RAMDISK_IMAGE = 0x0C0
+BP_EXT_RAMDISK_SIZE = 0x0C4
+BP_EXT_CMD_LINE_PTR = 0x0C8
+BP_ALT_MEM_K = 0x1E0
+BP_E820_ENTRIES = 0x1E8
+BP_E820_TABLE = 0x2D0
+HDR_TYPE_OF_LOADER = 0x210
+HDR_RAMDISK_IMAGE = 0x218
+HDR_RAMDISK_SIZE = 0x21C
+HDR_CMD_LINE_PTR = 0x228
+HDR_HARDWARE_SUBARCH = 0x23C
+HDR_HARDWARE_SUBARCH_DATA = 0x240
+HDR_SETUP_DATA = 0x250
+
+
+def kexec_load_problem(hdr):
+    """Why this bzImage cannot go through kexec_load, or None when it can."""
+    major, minor = hdr.protocol
+    if hdr.version < MIN_KEXEC_LOAD_PROTOCOL:
+        return "boot protocol %d.%02d is older than 2.12" % (major, minor)
+    if not hdr.loadflags & LOADED_HIGH:
+        return "it is not a bzImage loaded high (loadflags bit 0)"
+    if hdr.xloadflags & (XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G) != \
+            (XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G):
+        return "it has no 64-bit entry point (xloadflags %#x)" % hdr.xloadflags
+    return None
+
+
+def header_end(head):
+    """End offset of the setup header as the image declares it (0x202 + byte at 0x201)."""
+    return 0x202 + head[0x201]
+
+
+def kernel_payload(image, hdr):
+    """The protected-mode kernel: the image after the real-mode setup sectors."""
+    return image[hdr.setup_size:]
+
+
+def kernel_memsz(hdr, payload_len):
+    """Memory the kernel needs at its load address: init_size covers decompression."""
+    return max(hdr.init_size, payload_len)
+
+
+def e820_entries(ranges):
+    return [(r.start, r.size, r.type) for r in ranges]
+
+
+def build_boot_params(head, *, cmd_line_ptr, initrd_addr=0, initrd_size=0, e820=(),
+                      setup_data_addr=0, old_boot_params=None, acpi_rsdp_addr=0,
+                      alt_mem_k=0):
+    """The zero page for the kernel in `head` (its first bytes).
+
+    Returns (boot_params bytes, fields) where fields maps each field set to its value,
+    for --dry-run. e820 entries beyond 128 go into a SETUP_E820_EXT setup_data that the
+    caller places at setup_data_addr (see e820_ext_setup_data).
+    """
+    bp = bytearray(BOOT_PARAMS_SIZE)
+    end = header_end(head)
+    bp[SETUP_HEADER_OFFSET:end] = head[SETUP_HEADER_OFFSET:end]
+    fields = {}
+
+    def put(fmt, off, value, name):
+        struct.pack_into(fmt, bp, off, value)
+        fields[name] = value
+
+    put("<B", HDR_TYPE_OF_LOADER, TYPE_OF_LOADER, "type_of_loader")
+    put("<I", HDR_CMD_LINE_PTR, cmd_line_ptr & 0xFFFFFFFF, "cmd_line_ptr")
+    put("<I", BP_EXT_CMD_LINE_PTR, cmd_line_ptr >> 32, "ext_cmd_line_ptr")
+    put("<I", HDR_RAMDISK_IMAGE, initrd_addr & 0xFFFFFFFF, "ramdisk_image")
+    put("<I", BP_EXT_RAMDISK_IMAGE, initrd_addr >> 32, "ext_ramdisk_image")
+    put("<I", HDR_RAMDISK_SIZE, initrd_size & 0xFFFFFFFF, "ramdisk_size")
+    put("<I", BP_EXT_RAMDISK_SIZE, initrd_size >> 32, "ext_ramdisk_size")
+    entries = list(e820)
+    zero_page = entries[:E820_MAX_ENTRIES_ZEROPAGE]
+    for i, (addr, size, kind) in enumerate(zero_page):
+        E820_ENTRY.pack_into(bp, BP_E820_TABLE + i * E820_ENTRY.size, addr, size, kind)
+    put("<B", BP_E820_ENTRIES, len(zero_page), "e820_entries")
+    if len(entries) > E820_MAX_ENTRIES_ZEROPAGE:
+        put("<Q", HDR_SETUP_DATA, setup_data_addr, "setup_data (SETUP_E820_EXT)")
+    if alt_mem_k:
+        put("<I", BP_ALT_MEM_K, alt_mem_k & 0xFFFFFFFF, "alt_mem_k")
+    if acpi_rsdp_addr:
+        put("<Q", BP_ACPI_RSDP_ADDR, acpi_rsdp_addr, "acpi_rsdp_addr")
+    if old_boot_params and len(old_boot_params) >= 0x248:
+        bp[BP_SCREEN_INFO:BP_SCREEN_INFO + BP_SCREEN_INFO_SIZE] = \
+            old_boot_params[BP_SCREEN_INFO:BP_SCREEN_INFO + BP_SCREEN_INFO_SIZE]
+        fields["screen_info"] = "copied from the running kernel"
+        subarch = struct.unpack_from("<I", old_boot_params, HDR_HARDWARE_SUBARCH)[0]
+        put("<I", HDR_HARDWARE_SUBARCH, subarch, "hardware_subarch")
+        data = struct.unpack_from("<Q", old_boot_params, HDR_HARDWARE_SUBARCH_DATA)[0]
+        put("<Q", HDR_HARDWARE_SUBARCH_DATA, data, "hardware_subarch_data")
+    return bytes(bp), fields
+
+
+def e820_ext_setup_data(e820):
+    """A SETUP_E820_EXT setup_data block for the entries past the zero page's 128, or b""."""
+    extra = list(e820)[E820_MAX_ENTRIES_ZEROPAGE:]
+    if not extra:
+        return b""
+    body = b"".join(E820_ENTRY.pack(*e) for e in extra)
+    return SETUP_DATA_HEADER.pack(0, SETUP_E820_EXT, len(body)) + body
+
+
+def old_acpi_rsdp(old_boot_params):
+    if old_boot_params and len(old_boot_params) >= BP_ACPI_RSDP_ADDR + 8:
+        return struct.unpack_from("<Q", old_boot_params, BP_ACPI_RSDP_ADDR)[0]
+    return 0

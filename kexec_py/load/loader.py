@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from .. import native
 from ..errors import (EXIT_FILE_LOAD_UNAVAILABLE, EXIT_NO_CRASH_RESERVE, EXIT_USAGE,
                       FALLBACK_ERRNOS, SIGNATURE_ERRNOS, ImageError, KexecError, LoadError)
-from . import image, state
+from . import image, kexec_load, state
+from .segments import format_table
 
 MODES = ("auto", "file", "load")
 # The kernel appends "elfcorehdr=0x<addr> " to a kexec_file_load command line and checks
 # room for it (MAX_ELFCOREHDR_STR_LEN in arch/x86/kernel/kexec-bzimage64.c).
 ELFCOREHDR_ROOM = 30
 
-KEXEC_LOAD_NOT_READY = ("kexec_load is not supported yet by kexec-py (our bzImage loader "
-                        "and purgatory are still to come); use -s for kexec_file_load")
 
 
 @dataclass
@@ -35,6 +34,8 @@ class LoadSpec:
     mode: str = "auto"
     debug: bool = False
     root: str = "/"
+    serial_port: int = 0      # purgatory messages (kexec_load only)
+    no_checks: bool = False   # skip purgatory's SHA-256 check (kexec_load only)
 
 
 def human_size(n):
@@ -80,6 +81,18 @@ def check_crash_reserve(root):
                          EXIT_NO_CRASH_RESERVE)
 
 
+def explain_kexec_load_error(err, kernel, panic):
+    name = errno.errorcode.get(err.errno, str(err.errno))
+    if err.errno == errno.EPERM:
+        return ("kexec_load refused (EPERM): lockdown (Secure Boot) forbids kexec_load; use -s "
+                "(kexec_file_load) with a signed kernel")
+    if err.errno == errno.EBUSY:
+        return "kexec_load: a kexec is in progress or the image is in use (EBUSY)"
+    if err.errno == errno.EADDRNOTAVAIL and panic:
+        return "kexec_load: a segment lies outside the crash kernel reserve (EADDRNOTAVAIL)"
+    return "kexec_load failed for %s: %s (%s)" % (kernel, err.strerror, name)
+
+
 def explain_file_load_error(err, kernel, panic):
     """A message that says what to do about a failed kexec_file_load."""
     name = errno.errorcode.get(err.errno, str(err.errno))
@@ -122,8 +135,6 @@ class Loader:
     def load(self, spec):
         if spec.mode not in MODES:
             raise ValueError(spec.mode)
-        if spec.mode == "load":
-            raise KexecError(KEXEC_LOAD_NOT_READY)
         if spec.panic:
             check_crash_reserve(spec.root)
         kimg = image.open_kernel(spec.kernel)
@@ -131,6 +142,9 @@ class Loader:
         try:
             if spec.initrds:
                 initrd = image.open_initrds(spec.initrds)
+            if spec.mode == "load":
+                self._kexec_load(kimg, initrd, spec)
+                return
             check_cmdline(kimg, spec.cmdline, "kexec_file_load")
             flags = 0
             if spec.panic:
@@ -143,13 +157,51 @@ class Loader:
             if self.dry_run:
                 return
             check_privilege(spec.root, "loading a kernel")
-            self._file_load(kimg, initrd, spec, flags)
+            err = self._file_load(kimg, initrd, spec, flags)
+            if err is not None:
+                self._debug("kexec_file_load: %s; falling back to kexec_load" % err)
+                self._kexec_load(kimg, initrd, spec)
         finally:
             kimg.close()
             if initrd is not None:
                 initrd.close()
 
+    def _kexec_load(self, kimg, initrd, spec):
+        """Build the segments ourselves (bzImage loader + purgatory) and call kexec_load."""
+        plan = kexec_load.plan(kimg, initrd, spec.cmdline, panic=spec.panic, root=spec.root,
+                               serial_port=spec.serial_port, no_checks=spec.no_checks)
+        self._report_kexec_load(kimg, initrd, spec, plan)
+        if self.dry_run:
+            return
+        check_privilege(spec.root, "loading a kernel")
+        try:
+            native.kexec_load(plan.entry, plan.syscall_segments(), plan.flags)
+        except OSError as e:
+            raise LoadError(explain_kexec_load_error(e, kimg.path, spec.panic),
+                            errno=e.errno) from None
+
+    def _report_kexec_load(self, kimg, initrd, spec, plan):
+        if not (self.dry_run or self.debug):
+            return
+        show = self._say if self.dry_run else self._debug
+        if self.dry_run:
+            show("kexec --dry-run: nothing is loaded")
+        show("syscall: kexec_load(entry=%#x, nr_segments=%d, segments, flags=%s) [%#x]"
+             % (plan.entry, len(plan.segments),
+                native.flag_names(plan.flags, native.LOAD_FLAG_NAMES), plan.flags))
+        self._show_files(show, kimg, initrd, spec)
+        for line in format_table(plan.segments):
+            show(line)
+        for name, value in plan.boot_params_fields.items():
+            show("boot_params.%s = %s" % (name, hex(value) if isinstance(value, int) else value))
+        for line in plan.details:
+            show(line)
+        show("cmdline: %s" % plan.cmdline)
+        show("cmdline length: %d bytes (limit %d)" % (len(plan.cmdline.encode()),
+                                                      cmdline_limit(kimg, "kexec_load")))
+
     def _file_load(self, kimg, initrd, spec, flags):
+        """kexec_file_load; returns the error when -a may fall back to kexec_load."""
         cmdline = spec.cmdline.encode()
         initrd_fd = initrd.fd if initrd is not None else -1
         try:
@@ -167,10 +219,9 @@ class Loader:
             except OSError as e:
                 err = e
         self._debug("kexec_file_load: %s" % err)
-        message = explain_file_load_error(err, kimg.path, spec.panic)
         if spec.mode == "auto" and err.errno in FALLBACK_ERRNOS:
-            raise LoadError("%s; the kexec_load fallback is not supported yet by kexec-py"
-                            % message, errno=err.errno)
+            return err
+        message = explain_file_load_error(err, kimg.path, spec.panic)
         code = EXIT_FILE_LOAD_UNAVAILABLE if err.errno == errno.ENOSYS else None
         if code:
             message = "kexec_file_load is not available in the running kernel (ENOSYS)"
@@ -186,6 +237,15 @@ class Loader:
         show("syscall: kexec_file_load(kernel_fd, initrd_fd=%s, cmdline_len=%d, cmdline, "
              "flags=%s) [%#x]" % ("fd" if initrd else "-1", len(cmdline) + 1,
                                  native.flag_names(flags, native.FILE_FLAG_NAMES), flags))
+        if spec.mode == "auto":
+            show("fallback: kexec_load (our bzImage loader) on ENOSYS, EINVAL, ENOEXEC or "
+                 "EOPNOTSUPP; see -c --dry-run for its segments")
+        self._show_files(show, kimg, initrd, spec)
+        show("cmdline: %s" % spec.cmdline)
+        show("cmdline length: %d bytes (limit %d)" % (
+            len(cmdline), cmdline_limit(kimg, "kexec_file_load")))
+
+    def _show_files(self, show, kimg, initrd, spec):
         hdr = kimg.header
         show("kernel: %s (%s, boot protocol %d.%02d, %s%s)" % (
             kimg.path, kimg.kind, hdr.protocol[0], hdr.protocol[1], human_size(kimg.size),
@@ -200,9 +260,6 @@ class Loader:
                      % (len(initrd.paths), human_size(initrd.size)))
         show("image: %s" % ("crash (capture kernel, loaded into the crash reserve)"
                              if spec.panic else "default (for kexec -e)"))
-        show("cmdline: %s" % spec.cmdline)
-        show("cmdline length: %d bytes (limit %d)" % (
-            len(cmdline), cmdline_limit(kimg, "kexec_file_load")))
 
     # unload
     def unload(self, panic=False, mode="auto"):
