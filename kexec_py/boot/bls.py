@@ -2,8 +2,9 @@
 
 Each file is `key value` lines. `options` and `initrd` may repeat (options are joined with
 spaces; each initrd line may hold several paths). GRUB's blscfg expands $variables in
-options from grubenv (RHEL 8's $kernelopts). The default is grubenv's saved_entry, else
-loader.conf's `default` (a glob), else the first entry in sort order, which is the newest.
+options and initrd lines from grubenv (RHEL 8's $kernelopts, tuned's $tuned_initrd). The
+default is grubenv's saved_entry, else loader.conf's `default` (a glob), else the first
+entry in sort order, which is the newest.
 """
 import fnmatch
 import functools
@@ -83,7 +84,10 @@ def read_entries(root, env):
     entries = []
     for index, (ident, fields, path) in enumerate(parsed):
         linux = fields.get("linux") or fields.get("uki") or fields.get("efi")
-        initrds = tuple(p for value in fields["initrd"] for p in value.split())
+        # RHEL's tuned adds "$tuned_initrd" to initrd lines; blscfg expands it (usually
+        # to nothing), so it must not be taken for a file name.
+        initrds = tuple(p for value in fields["initrd"]
+                        for p in (expand_vars(value, env) if "$" in value else value).split())
         options = " ".join(fields["options"])
         if "$" in options:
             options = expand_vars(options, env)

@@ -35,10 +35,15 @@ def find_grub_cfg(root):
 
 
 def _words(line, path, lineno):
+    """Shell-like words; as in GRUB, '#' starts a comment only at the start of a word."""
     try:
-        return shlex.split(line, comments=True, posix=True)
+        words = shlex.split(line, comments=False, posix=True)
     except ValueError as e:
         raise FormatError(path, "cannot split line: %s" % e, line=lineno) from None
+    for i, w in enumerate(words):
+        if w.startswith("#"):
+            return words[:i]
+    return words
 
 
 def _block_header(words):

@@ -67,11 +67,15 @@ def discover(root="/"):
 def find_entry(config, spec):
     """The entry named by spec: an id, an index, a GRUB path ("1>2"), a version or a title.
 
-    Ids win over indexes so that an id that is all digits (GRUB legacy) still works.
+    Ids win over indexes so that an id that is all digits (GRUB legacy) still works. A
+    version names the first entry that boots it normally: Debian's menu lists each kernel
+    three times (the main entry, "Advanced options", and a recovery mode entry).
     """
     spec = str(spec)
     for attr in ("id", "index", "grub_path", "version", "title"):
         matches = [e for e in config.entries if str(getattr(e, attr)) == spec]
+        if attr == "version" and len(matches) > 1:
+            matches = [e for e in matches if not is_recovery(e)][:1] or matches
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1 and attr in ("version", "title"):
@@ -81,3 +85,10 @@ def find_entry(config, spec):
             return matches[0]
     raise EntryNotFound("no boot entry matches %r in %s (see kexec --list-entries)"
                         % (spec, config.config or config.source))
+
+
+def is_recovery(entry):
+    """A rescue or single-user entry (GRUB's "recovery mode", RHEL's rescue kernel)."""
+    title = entry.title.lower()
+    words = entry.options.split()
+    return "recovery" in title or "rescue" in title or "single" in words or "S" in words

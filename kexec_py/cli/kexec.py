@@ -161,6 +161,8 @@ def _image_from_args(a):
     if a.initrd:
         initrds = tuple(a.initrd)
     cmdline = CommandLine(base)
+    if panic and (a.default or a.entry is not None):
+        cmdline.remove("crashkernel")  # a capture kernel reserves nothing of its own
     if a.reuse_cmdline:
         cmdline = for_reuse(rootfs.read_text(a.root, "/proc/cmdline") or "", panic)
     if a.append:

@@ -249,7 +249,7 @@ class Loader:
         hdr = kimg.header
         show("kernel: %s (%s, boot protocol %d.%02d, %s%s)" % (
             kimg.path, kimg.kind, hdr.protocol[0], hdr.protocol[1], human_size(kimg.size),
-            ", version " + kimg.version.split()[0] if kimg.version else ""))
+            ", version " + kimg.version.split()[0] if kimg.version.strip() else ""))
         if initrd is None:
             show("initrd: none")
         else:
