@@ -16,8 +16,6 @@ from kexec_py.load import loader, state
 
 from .conftest import compress, make_bzimage, make_tree_readable, venv_kexec, write_file
 
-# Until the kexec_load loader lands (issue 3), -c and the -a fallback say "not supported yet".
-KEXEC_LOAD_READY = not hasattr(loader, "KEXEC_LOAD_NOT_READY")
 SIGNATURE = sorted(SIGNATURE_ERRNOS)
 FALLBACK = [errno.ENOSYS, errno.EINVAL, errno.ENOEXEC, errno.EOPNOTSUPP]
 
@@ -145,36 +143,41 @@ def test_einval_with_file_syscall_only_does_not_fall_back(kexec, root, calls, ke
 
 
 @pytest.mark.parametrize("err", FALLBACK, ids=[errno.errorcode[e] for e in FALLBACK])
-def test_auto_mode_fallback_errnos(kexec, root, calls, kernel_path, monkeypatch, err):
+def test_auto_mode_fallback_errnos(kexec, root, calls, kernel_path, err):
+    """-a: kexec_file_load fails with a fallback errno, our kexec_load loader takes over."""
     calls.errors = [err]
-    fallbacks = []
-    if KEXEC_LOAD_READY:
-        monkeypatch.setattr(loader.Loader, "_kexec_load",
-                            lambda self, kimg, initrd, spec: fallbacks.append(kimg.path))
-    r = load(kexec, root, "-l", kernel_path)
+    r = load(kexec, root, "-l", kernel_path, "--append", "root=/dev/vda1")
+    assert r.code == 0, r
     assert len(calls.file_calls) == 1
-    if KEXEC_LOAD_READY:
-        assert (r.code, fallbacks) == (0, [kernel_path])
-    else:
-        assert r.code == 255
-        assert "the kexec_load fallback is not supported yet" in r.err
-        assert r.err.count("\n") == 1
-        assert calls.load_calls == []
+    (entry, segments, flags), = calls.load_calls
+    assert flags == native.KEXEC_ARCH_X86_64
+    assert len(segments) == 3  # kernel, setup (boot_params + command line), purgatory
+    assert any(data.endswith(b"root=/dev/vda1\0") or b"root=/dev/vda1\0" in data
+               for data, _, _ in segments)
+    assert entry in [mem for _, mem, _ in segments]
 
 
-def test_kexec_load_only(kexec, root, calls, kernel_path, monkeypatch):
-    fallbacks = []
-    if KEXEC_LOAD_READY:
-        monkeypatch.setattr(loader.Loader, "_kexec_load",
-                            lambda self, kimg, initrd, spec: fallbacks.append(kimg.path))
+def test_kexec_load_only(kexec, root, calls, kernel_path):
     r = load(kexec, root, "-l", "-c", kernel_path)
+    assert r.code == 0, r
     assert calls.file_calls == []
-    if KEXEC_LOAD_READY:
-        assert (r.code, fallbacks) == (0, [kernel_path])
-    else:
-        assert r.code == 255
-        assert r.err.startswith("kexec: kexec_load is not supported yet")
-        assert calls.load_calls == []
+    assert len(calls.load_calls) == 1
+
+
+def test_kexec_load_eperm_says_lockdown_and_use_s(kexec, root, calls, kernel_path):
+    calls.errors = [errno.EPERM]
+    r = load(kexec, root, "-l", "-c", kernel_path)
+    assert r.code == 255
+    assert "lockdown" in r.err and "use -s" in r.err
+    assert r.err.count("\n") == 1
+
+
+def test_kexec_load_refuses_an_old_boot_protocol(kexec, root, calls, tmp_path):
+    old = write_file(str(tmp_path / "old-bzImage"), make_bzimage(version=0x020A))
+    r = load(kexec, root, "-l", "-c", old)
+    assert r.code == 255
+    assert "cannot be loaded with kexec_load" in r.err and "use -s" in r.err
+    assert calls.load_calls == []
 
 
 def test_einval_with_debug_retries_once_without_debug_flag(kexec, root, calls, kernel_path):
