@@ -12,7 +12,7 @@ import pytest
 
 from kexec_py import native
 from kexec_py.errors import SIGNATURE_ERRNOS, SyscallError
-from kexec_py.load import loader, state
+from kexec_py.load import state
 
 from .conftest import compress, make_bzimage, make_tree_readable, venv_kexec, write_file
 

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from kexec_py.errors import ImageError, KexecError
-from kexec_py.load import bzimage, crash, image, kexec_load, memory, purgatory
+from kexec_py.load import crash, image, kexec_load, memory, purgatory
 from kexec_py.load.memory import MemRange
 from kexec_py.load.segments import SegmentPlan
 
