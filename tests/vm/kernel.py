@@ -38,7 +38,11 @@ def _run(cmd, cwd=None):
 
 def package_name():
     """The versioned package linux-image-amd64 depends on today, e.g. linux-image-6.1.0-57-amd64."""
-    out = _run(["apt-cache", "depends", KERNEL_META])
+    try:
+        out = _run(["apt-cache", "depends", KERNEL_META])
+    except RuntimeError:
+        _run(["apt-get", "update", "-qq"])  # a machine whose package lists were never read
+        out = _run(["apt-cache", "depends", KERNEL_META])
     for line in out.splitlines():
         line = line.strip()
         if line.startswith("Depends:") and "linux-image-" in line:
