@@ -83,6 +83,59 @@ def _add_low(segs, name, data, limit=BELOW_4G):
     return segs.add(name, data, top_down=True)
 
 
+def _segment_plan(root, panic, hdr, payload_len, initrd_len, blob_len, details):
+    """Where segments may go: the highest crash range for panic loads, else RAM >= 1 MiB.
+
+    Returns (SegmentPlan, the crash ranges or None)."""
+    if not panic:
+        ram = [r for r in memory.memory_map(root) if r.type == memory.E820_RAM]
+        return SegmentPlan(memory.subtract(ram, [memory.MemRange(0, LOW_LIMIT - 1)]),
+                           "RAM"), None
+    crash_list, target = _crash_target(root)
+    _check_crash_room(target, [
+        ("kernel", bzimage.kernel_memsz(hdr, payload_len) + hdr.kernel_alignment),
+        ("initrd", initrd_len), ("boot_params", 2 * PAGE_SIZE), ("purgatory", blob_len),
+        ("elfcorehdr", crash.ELF_HEADER_SPACE)])
+    details.append("crash kernel reserve: %#x-%#x (%d MiB)"
+                   % (target.start, target.end, target.size >> 20))
+    return SegmentPlan([target], "the crash kernel reserve %s" % target), crash_list
+
+
+def _add_elf_core_header(segs, root, crash_list, e820, cmdline, details):
+    """Place the ELF core header; returns (capture kernel e820, command line)."""
+    header = crash.build_elf_core_header(
+        crash.crash_notes(root) + [crash.vmcoreinfo_note(root)], crash.kernel_text(root),
+        crash.dump_ranges(root, crash_list), crash.page_offset(root))
+    elf_seg = _add_low(segs, "elfcorehdr", header)
+    details += crash.describe(header)
+    e820 = crash.capture_e820(e820, memory.system_ram(root), crash_list,
+                              memory.MemRange(elf_seg.mem, elf_seg.end))
+    return e820, (cmdline + " " + crash.elfcorehdr_param(elf_seg.mem)).strip()
+
+
+def _add_setup(segs, root, image, cmdline, e820, initrd_seg, details):
+    """boot_params + command line (+ SETUP_E820_EXT) in one segment; returns (it, fields)."""
+    entries = bzimage.e820_entries(e820)
+    cmd = cmdline.encode() + b"\0"
+    ext = bzimage.e820_ext_setup_data(entries)
+    cmd_off = bzimage.BOOT_PARAMS_SIZE
+    ext_off = align_up(cmd_off + len(cmd), 16)
+    setup = _add_low(segs, "setup", bytes(ext_off + len(ext)))
+    old_bp = read_old_boot_params(root)
+    bp, fields = bzimage.build_boot_params(
+        image[:bzimage.header_end(image)], cmd_line_ptr=setup.mem + cmd_off,
+        initrd_addr=initrd_seg.mem if initrd_seg else 0,
+        initrd_size=len(initrd_seg.data) if initrd_seg else 0,
+        e820=entries, setup_data_addr=setup.mem + ext_off if ext else 0,
+        old_boot_params=old_bp,
+        acpi_rsdp_addr=bzimage.old_acpi_rsdp(old_bp) or efi_acpi_rsdp(root))
+    setup.data = bp + cmd + bytes(ext_off - cmd_off - len(cmd)) + ext
+    if old_bp is None:
+        details.append("note: /sys/kernel/boot_params/data is unreadable (not root): "
+                       "screen_info and hardware_subarch are left zero")
+    return setup, fields
+
+
 def plan(kimg, initrd, cmdline, *, panic=False, root="/", serial_port=0, no_checks=False):
     """Build the segments for kexec_load. kimg/initrd are image.KernelImage/Initrd."""
     hdr = kimg.header
@@ -95,19 +148,8 @@ def plan(kimg, initrd, cmdline, *, panic=False, root="/", serial_port=0, no_chec
     initrd_data = read_fd(initrd.fd) if initrd is not None else b""
     blob = purgatory.load_blob()
     details = []
-    if panic:
-        crash_list, target = _crash_target(root)
-        _check_crash_room(target, [
-            ("kernel", bzimage.kernel_memsz(hdr, len(payload)) + hdr.kernel_alignment),
-            ("initrd", len(initrd_data)), ("boot_params", 2 * PAGE_SIZE),
-            ("purgatory", len(blob)), ("elfcorehdr", crash.ELF_HEADER_SPACE)])
-        segs = SegmentPlan([target], "the crash kernel reserve %s" % target)
-        details.append("crash kernel reserve: %#x-%#x (%d MiB)"
-                       % (target.start, target.end, target.size >> 20))
-    else:
-        ram = [r for r in memory.memory_map(root) if r.type == memory.E820_RAM]
-        segs = SegmentPlan(memory.subtract(ram, [memory.MemRange(0, LOW_LIMIT - 1)]), "RAM")
-
+    segs, crash_list = _segment_plan(root, panic, hdr, len(payload), len(initrd_data),
+                                     len(blob), details)
     kernel = segs.add("kernel", payload, bzimage.kernel_memsz(hdr, len(payload)),
                       align=max(hdr.kernel_alignment, PAGE_SIZE), min_addr=LOW_LIMIT,
                       prefer=hdr.pref_address)
@@ -115,46 +157,22 @@ def plan(kimg, initrd, cmdline, *, panic=False, root="/", serial_port=0, no_chec
     if initrd_data:
         initrd_seg = _add_low(segs, "initrd", initrd_data,
                               min(hdr.initrd_addr_max or BELOW_4G, BELOW_4G))
-
     e820 = memory.memory_map(root)
     if panic:
-        header = crash.build_elf_core_header(
-            crash.crash_notes(root) + [crash.vmcoreinfo_note(root)], crash.kernel_text(root),
-            crash.dump_ranges(root, crash_list), crash.page_offset(root))
-        elf_seg = _add_low(segs, "elfcorehdr", header)
-        e820 = crash.capture_e820(e820, memory.system_ram(root), crash_list,
-                                  memory.MemRange(elf_seg.mem, elf_seg.end))
-        cmdline = (cmdline + " " + crash.elfcorehdr_param(elf_seg.mem)).strip()
-        details += crash.describe(header)
+        e820, cmdline = _add_elf_core_header(segs, root, crash_list, e820, cmdline, details)
     if len(cmdline.encode()) > hdr.max_cmdline:
         raise ImageError("command line is %d bytes; %s takes at most %d (setup header "
                          "cmdline_size)" % (len(cmdline.encode()), kimg.path, hdr.max_cmdline))
-
-    e820_entries = bzimage.e820_entries(e820)
-    cmd = cmdline.encode() + b"\0"
-    ext = bzimage.e820_ext_setup_data(e820_entries)
-    cmd_off = bzimage.BOOT_PARAMS_SIZE
-    ext_off = align_up(cmd_off + len(cmd), 16)
-    setup = _add_low(segs, "setup", bytes(ext_off + len(ext)))
-    old_bp = read_old_boot_params(root)
-    bp, fields = bzimage.build_boot_params(
-        image[:bzimage.header_end(image)], cmd_line_ptr=setup.mem + cmd_off,
-        initrd_addr=initrd_seg.mem if initrd_seg else 0, initrd_size=len(initrd_data),
-        e820=e820_entries, setup_data_addr=setup.mem + ext_off if ext else 0,
-        old_boot_params=old_bp,
-        acpi_rsdp_addr=bzimage.old_acpi_rsdp(old_bp) or efi_acpi_rsdp(root))
-    setup.data = bp + cmd + bytes(ext_off - cmd_off - len(cmd)) + ext
-    if old_bp is None:
-        details.append("note: /sys/kernel/boot_params/data is unreadable (not root): "
-                       "screen_info and hardware_subarch are left zero")
+    setup, fields = _add_setup(segs, root, image, cmdline, e820, initrd_seg, details)
 
     regions = tuple((s.mem, s.data) for s in segs.segments)
     purg = _add_low(segs, "purgatory", blob)
+    entry = kernel.mem + bzimage.ENTRY_64_OFFSET
     purg.data = purgatory.patch(blob, purgatory.PurgatoryParams(
-        entry=kernel.mem + bzimage.ENTRY_64_OFFSET, boot_params=setup.mem, regions=regions,
-        serial_port=serial_port, no_checks=no_checks))
+        entry=entry, boot_params=setup.mem, regions=regions, serial_port=serial_port,
+        no_checks=no_checks))
     details.insert(0, "entry: purgatory at %#x, then the kernel's 64-bit entry at %#x"
-                   % (purg.mem, kernel.mem + bzimage.ENTRY_64_OFFSET))
+                   % (purg.mem, entry))
     details += ["e820[%d]: %s" % (i, r) for i, r in enumerate(e820)]
     flags = native.KEXEC_ARCH_X86_64 | (native.KEXEC_ON_CRASH if panic else 0)
     return KexecLoadPlan(entry=purg.mem, flags=flags, segments=segs.check(), cmdline=cmdline,
