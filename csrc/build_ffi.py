@@ -4,14 +4,14 @@ setup.py names this file in cffi_modules; setuptools then compiles the generated
 the system compiler. The C sources live beside this file; the one public header is
 csrc/include/kexecpy.h and the cdef below mirrors it.
 """
-import ctypes.util
 import os
-import shutil
-import subprocess
+import sys
 
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import build_tools  # noqa: E402  (same directory; cffi runs this file without sys.path)
 
 CDEF = """
 struct kpy_segment {
@@ -28,29 +28,116 @@ int kpy_kexec_load(unsigned long entry, unsigned long nr_segments,
 int kpy_reboot_kexec(void);
 int kpy_zstd_decompress_fd(int in_fd, int out_fd, uint64_t max_out);
 int kpy_have_zstd(void);
+
+/* vmcore: the copier and the dump readers (kexecpy.h) */
+#define KPY_FMT_KDUMP ...
+#define KPY_FMT_ELF ...
+#define KPY_CODEC_NONE ...
+#define KPY_CODEC_ZLIB ...
+#define KPY_CODEC_LZO ...
+#define KPY_CODEC_SNAPPY ...
+#define KPY_CODEC_ZSTD ...
+#define KPY_DUMP_INCOMPLETE ...
+#define KPY_MSG_LEN ...
+
+typedef int (*kpy_progress_fn)(void *arg, uint64_t done_frames, uint64_t total_frames,
+                               uint64_t bytes_out);
+
+struct kpy_copy_opts {
+    int format;
+    int codec;
+    int dump_level;
+    int threads;
+    int flattened;
+    int no_mmap;
+    uint64_t size_limit;
+    kpy_progress_fn progress;
+    void *progress_arg;
+};
+
+struct kpy_copy_stats {
+    uint64_t pages_in;
+    uint64_t pages_zero;
+    uint64_t pages_excluded;
+    uint64_t pages_written;
+    uint64_t pages_lost;
+    uint64_t bytes_out;
+    uint64_t file_size;
+    uint64_t elapsed_ns;
+    uint32_t page_size;
+    int incomplete;
+    int err_in_output;
+    uint64_t err_offset;
+    char message[256];
+};
+
+int kpy_vmcore_copy(int in_fd, int out_fd, const struct kpy_copy_opts *opts,
+                    struct kpy_copy_stats *stats);
+int kpy_vmcore_codec_available(int codec);
+
+struct kpy_flat_stats {
+    uint64_t records;
+    uint64_t bytes;
+    uint64_t file_size;
+    uint64_t err_offset;
+    char message[256];
+};
+int kpy_flat_rearrange(int in_fd, int out_fd, struct kpy_flat_stats *stats);
+
+struct kpy_dump;
+struct kpy_dump_info {
+    int format;
+    int flattened;
+    int codec;
+    int incomplete;
+    int dump_level;
+    uint32_t page_size;
+    uint64_t max_pfn;
+    uint64_t nr_frames;
+    uint64_t notes_size;
+    uint64_t vmcoreinfo_size;
+    uint64_t phys_base;
+    uint16_t elf_machine;
+    int nr_cpus;
+    char machine[65];
+    char release[65];
+    uint64_t err_offset;
+    char message[256];
+};
+int kpy_dump_open(int fd, struct kpy_dump **out, struct kpy_dump_info *info);
+void kpy_dump_close(struct kpy_dump *d);
+int kpy_dump_read_page(struct kpy_dump *d, uint64_t pfn, void *buf);
+int kpy_dump_next_run(struct kpy_dump *d, uint64_t pfn, uint64_t *start, uint64_t *count);
+int kpy_dump_notes(struct kpy_dump *d, void *buf, size_t len);
+int kpy_dump_vmcoreinfo(struct kpy_dump *d, void *buf, size_t len);
+uint64_t kpy_dump_error_offset(const struct kpy_dump *d);
+const char *kpy_dump_error_message(const struct kpy_dump *d);
+
+struct kpy_verify_stats {
+    uint64_t frames;
+    uint64_t ok;
+    uint64_t lost;
+    uint64_t bad;
+    uint64_t first_bad_pfn;
+    uint64_t first_bad_offset;
+};
+int kpy_dump_verify(struct kpy_dump *d, struct kpy_verify_stats *st, kpy_progress_fn fn,
+                    void *arg);
+
+extern "Python" int kpy_py_progress(void *, uint64_t, uint64_t, uint64_t);
 """
 
-SOURCES = ["kexec/syscalls.c", "kexec/decompress.c"]
+SOURCES = ["kexec/syscalls.c", "kexec/decompress.c"] + build_tools.VMCORE_SOURCES
 
 
-def _have_header(name):
-    """True when the C compiler finds <name> (checks the real include path)."""
-    cc = os.environ.get("CC", "cc").split()[0]
-    if not shutil.which(cc):
-        return False
-    probe = subprocess.run(
-        [cc, "-E", "-x", "c", "-"], input="#include <%s>\n" % name,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, universal_newlines=True)
-    return probe.returncode == 0
+_have_header = build_tools.have_header
 
 
 def make_builder():
     ffi = FFI()
     ffi.cdef(CDEF)
-    macros, libraries = [], []
-    if _have_header("zstd.h") and ctypes.util.find_library("zstd"):
-        macros.append(("KPY_HAVE_ZSTD", "1"))
-        libraries.append("zstd")
+    # zstd (also used by kexec/decompress.c), snappy when present, zlib, lzo2, pthread
+    macros, libraries = build_tools.vmcore_features()
     ffi.set_source(
         "kexec_py._native",
         '#include "kexecpy.h"\n',

@@ -5,8 +5,10 @@ uses, and lands in kexec_py/libexec/ so that it ships inside the package; the RP
 installs it on PATH. An entry: name -> dict(sources=[...], libraries=[...], macros=[...]).
 Sources are relative to csrc/.
 """
+import ctypes.util
 import os
 import shlex
+import shutil
 import struct
 import subprocess
 
@@ -14,6 +16,43 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 INCLUDE = os.path.join(HERE, "include")
 
 EXECUTABLES = {}
+
+# The vmcore copier: reader, writers, codecs and thread pool (csrc/vmcore/); linked into
+# both the cffi module (build_ffi.py) and the vmcore-copy executable.
+VMCORE_SOURCES = ["vmcore/src.c", "vmcore/notes.c", "vmcore/elf_in.c", "vmcore/uts.c",
+                  "vmcore/codec.c", "vmcore/batch.c", "vmcore/sink.c", "vmcore/kdump_out.c",
+                  "vmcore/elf_out.c", "vmcore/pool.c", "vmcore/copy.c", "vmcore/kdump_in.c",
+                  "vmcore/dump.c", "vmcore/flat.c"]
+
+
+def have_header(name):
+    """True when the C compiler finds <name> (checks the real include path)."""
+    cc = os.environ.get("CC", "cc").split()[0]
+    if not shutil.which(cc):
+        return False
+    probe = subprocess.run(
+        [cc, "-E", "-x", "c", "-"], input="#include <%s>\n" % name,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, universal_newlines=True)
+    return probe.returncode == 0
+
+
+def vmcore_features():
+    """(macros, libraries) for the copier: zlib and lzo2 always; zstd and snappy when
+    their headers and libraries are present at build time."""
+    macros, libraries = [], ["z", "lzo2", "pthread"]
+    if have_header("zstd.h") and ctypes.util.find_library("zstd"):
+        macros.append(("KPY_HAVE_ZSTD", "1"))
+        libraries.append("zstd")
+    if have_header("snappy-c.h") and ctypes.util.find_library("snappy"):
+        macros.append(("KPY_HAVE_SNAPPY", "1"))
+        libraries.append("snappy")
+    return macros, libraries
+
+
+_VMCORE_MACROS, _VMCORE_LIBS = vmcore_features()
+# vmcore-copy needs no Python, so it can run in the capture initramfs
+EXECUTABLES["vmcore-copy"] = dict(sources=["tools/vmcore_copy.c"] + VMCORE_SOURCES,
+                                  macros=_VMCORE_MACROS, libraries=_VMCORE_LIBS)
 
 PURGATORY_SOURCES = ("purgatory/entry.S", "purgatory/purgatory.c", "purgatory/sha256.c")
 PURGATORY_CFLAGS = (

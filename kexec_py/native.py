@@ -3,6 +3,8 @@
 Each wrapper raises SyscallError (an OSError with errno and the call's name) on failure,
 so callers never see the C library's -errno convention.
 """
+import errno
+
 from ._native import ffi, lib
 from .errors import SyscallError
 
@@ -97,3 +99,161 @@ def zstd_decompress_fd(in_fd, out_fd, max_out):
 def zstd_available():
     """True when the native module was built with libzstd."""
     return bool(lib.kpy_have_zstd())
+
+
+# ---- vmcore: the copier and the dump readers (csrc/vmcore/) ----
+#
+# Each call returns plain Python values; failures raise SyscallError carrying the C
+# library's message (.message), the file offset it names (.offset) and, for a copy, the
+# statistics gathered so far (.stats). kexec_py.vmcore turns those into its exceptions.
+
+DUMP_FORMATS = {"kdump": lib.KPY_FMT_KDUMP, "elf": lib.KPY_FMT_ELF}
+CODECS = {"none": lib.KPY_CODEC_NONE, "zlib": lib.KPY_CODEC_ZLIB, "lzo": lib.KPY_CODEC_LZO,
+          "snappy": lib.KPY_CODEC_SNAPPY, "zstd": lib.KPY_CODEC_ZSTD}
+_STAT_FIELDS = ("pages_in", "pages_zero", "pages_excluded", "pages_written", "pages_lost",
+                "bytes_out", "file_size", "elapsed_ns", "page_size", "incomplete",
+                "err_in_output", "err_offset")
+
+
+class _Callback:
+    """What kpy_py_progress calls back into, and the exception it raised, if any."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.exc = None
+
+
+@ffi.def_extern()
+def kpy_py_progress(arg, done, total, bytes_out):
+    cb = ffi.from_handle(arg)
+    try:
+        return 1 if cb.fn(done, total, bytes_out) is False else 0
+    except BaseException as exc:  # re-raised by the caller once C has closed the dump
+        cb.exc = exc
+        return 1
+
+
+def _fail(name, ret, message, offset=None, stats=None):
+    err = SyscallError(name, -ret)
+    err.message = message
+    err.offset = offset
+    err.stats = stats
+    return err
+
+
+def codec_available(codec):
+    """True when the C library was built with this codec ('zstd', 'snappy', ...)."""
+    return bool(lib.kpy_vmcore_codec_available(CODECS[codec]))
+
+
+def vmcore_copy(in_fd, out_fd, *, fmt, codec, dump_level, threads, flattened=False,
+                no_mmap=False, size_limit=0, progress=None):
+    """kpy_vmcore_copy(). Returns (status, stats): status 0 for a complete dump, or the
+    -errno of an out-of-space / size-limit / cancelled copy that left an incomplete but
+    readable dump (stats['incomplete'] is then 1). Any other failure raises."""
+    opts = ffi.new("struct kpy_copy_opts *")
+    opts.format = DUMP_FORMATS[fmt]
+    opts.codec = CODECS[codec]
+    opts.dump_level = dump_level
+    opts.threads = threads
+    opts.flattened = int(bool(flattened))
+    opts.no_mmap = int(bool(no_mmap))
+    opts.size_limit = size_limit or 0
+    cb = handle = None
+    if progress is not None:
+        cb = _Callback(progress)
+        handle = ffi.new_handle(cb)
+        opts.progress = lib.kpy_py_progress
+        opts.progress_arg = handle
+    st = ffi.new("struct kpy_copy_stats *")
+    ret = lib.kpy_vmcore_copy(in_fd, out_fd, opts, st)
+    stats = {name: getattr(st, name) for name in _STAT_FIELDS}
+    message = ffi.string(st.message).decode("utf-8", "replace")
+    if cb is not None and cb.exc is not None:
+        cb.exc.vmcore_stats = stats
+        raise cb.exc
+    if ret < 0 and not st.incomplete:
+        raise _fail("vmcore_copy", ret, message, st.err_offset, stats)
+    stats["message"] = message
+    return ret, stats
+
+
+def flat_rearrange(in_fd, out_fd):
+    """kpy_flat_rearrange(): replay a flattened stream into a file. Returns stats."""
+    st = ffi.new("struct kpy_flat_stats *")
+    ret = lib.kpy_flat_rearrange(in_fd, out_fd, st)
+    stats = {"records": st.records, "bytes": st.bytes, "file_size": st.file_size}
+    if ret < 0:
+        raise _fail("flat_rearrange", ret, ffi.string(st.message).decode("utf-8", "replace"),
+                    st.err_offset, stats)
+    return stats
+
+
+class DumpHandle:
+    """An open kpy_dump: the caller keeps fd open until close()."""
+
+    _INFO = ("format", "flattened", "codec", "incomplete", "dump_level", "page_size",
+             "max_pfn", "nr_frames", "notes_size", "vmcoreinfo_size", "phys_base",
+             "elf_machine", "nr_cpus")
+
+    def __init__(self, fd):
+        pp = ffi.new("struct kpy_dump **")
+        info = ffi.new("struct kpy_dump_info *")
+        ret = lib.kpy_dump_open(fd, pp, info)
+        if ret < 0:
+            raise _fail("dump_open", ret, ffi.string(info.message).decode("utf-8", "replace"),
+                        info.err_offset)
+        self._d = pp[0]
+        self.info = {name: getattr(info, name) for name in self._INFO}
+        self.info["machine"] = ffi.string(info.machine).decode("ascii", "replace")
+        self.info["release"] = ffi.string(info.release).decode("ascii", "replace")
+        self._page = ffi.new("unsigned char[]", self.info["page_size"])
+
+    def close(self):
+        if self._d is not None:
+            lib.kpy_dump_close(self._d)
+            self._d = None
+
+    def read_page(self, pfn):
+        """The frame's bytes; raises SyscallError: ENOENT not in the dump, ENODATA lost
+        (incomplete dump), EBADMSG does not decode (.offset names where)."""
+        ret = lib.kpy_dump_read_page(self._d, pfn, self._page)
+        if ret < 0:
+            raise _fail("dump_read_page", ret, "", lib.kpy_dump_error_offset(self._d))
+        return bytes(ffi.buffer(self._page))
+
+    def next_run(self, pfn):
+        """(start, count) of the first run of present frames at or after pfn, or None."""
+        start, count = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        if lib.kpy_dump_next_run(self._d, pfn, start, count) < 0:
+            return None
+        return start[0], count[0]
+
+    def _blob(self, fn, size):
+        buf = ffi.new("unsigned char[]", max(size, 1))
+        n = fn(self._d, buf, size)
+        return bytes(ffi.buffer(buf, min(n, size)))
+
+    def notes(self):
+        return self._blob(lib.kpy_dump_notes, self.info["notes_size"])
+
+    def vmcoreinfo(self):
+        return self._blob(lib.kpy_dump_vmcoreinfo, self.info["vmcoreinfo_size"])
+
+    def verify(self, progress=None):
+        """Decode every listed page: dict(frames, ok, lost, bad, first_bad_pfn,
+        first_bad_offset). Bad pages are counted, not raised."""
+        st = ffi.new("struct kpy_verify_stats *")
+        cb = handle = None
+        fn = ffi.NULL
+        if progress is not None:
+            cb = _Callback(progress)
+            handle = ffi.new_handle(cb)
+            fn = lib.kpy_py_progress
+        ret = lib.kpy_dump_verify(self._d, st, fn, handle if handle is not None else ffi.NULL)
+        if cb is not None and cb.exc is not None:
+            raise cb.exc
+        if ret < 0 and ret != -errno.EBADMSG:
+            raise _fail("dump_verify", ret, "")
+        return {name: getattr(st, name) for name in
+                ("frames", "ok", "lost", "bad", "first_bad_pfn", "first_bad_offset")}

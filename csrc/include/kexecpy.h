@@ -48,4 +48,124 @@ int kpy_zstd_decompress_fd(int in_fd, int out_fd, uint64_t max_out);
 /* 1 when built with libzstd, else 0. */
 int kpy_have_zstd(void);
 
+/* ---- vmcore: copying /proc/vmcore into dump files, reading dumps back ---- */
+
+/* Output formats */
+#define KPY_FMT_KDUMP 0    /* kdump-compressed (diskdump), the default */
+#define KPY_FMT_ELF   1    /* ELF core, zero runs of 256+ pages left out at dump level 1 */
+
+/* Codecs: the kdump-compressed per-page flag bits */
+#define KPY_CODEC_NONE   0x00
+#define KPY_CODEC_ZLIB   0x01
+#define KPY_CODEC_LZO    0x02
+#define KPY_CODEC_SNAPPY 0x04
+#define KPY_CODEC_ZSTD   0x20
+#define KPY_DUMP_INCOMPLETE 0x08   /* kdump status bit; ELF: e_flags bit 0 */
+
+#define KPY_MSG_LEN 256
+
+/* Progress: called by the writer as frames are written. Nonzero cancels the copy. */
+typedef int (*kpy_progress_fn)(void *arg, uint64_t done_frames, uint64_t total_frames,
+			       uint64_t bytes_out);
+
+struct kpy_copy_opts {
+	int format;            /* KPY_FMT_* */
+	int codec;             /* KPY_CODEC_* (kdump only) */
+	int dump_level;        /* 0 or 1; 2..31 need page classification: -ENOTSUP */
+	int threads;           /* workers; 0 or 1 = everything on the calling thread */
+	int flattened;         /* write the flattened stream format to the output fd */
+	int no_mmap;           /* read the input with pread() instead of mmap windows */
+	uint64_t size_limit;   /* 0 = none; else stop (incomplete dump) at this file size */
+	kpy_progress_fn progress;
+	void *progress_arg;
+};
+
+struct kpy_copy_stats {
+	uint64_t pages_in;        /* RAM page frames in the input */
+	uint64_t pages_zero;      /* of those, all-zero */
+	uint64_t pages_excluded;  /* left out of the dump (ELF zero runs) */
+	uint64_t pages_written;   /* in the dump: own data or the shared zero page */
+	uint64_t pages_lost;      /* not written because the dump was cut short */
+	uint64_t bytes_out;       /* bytes written (flattened: payload bytes) */
+	uint64_t file_size;       /* size of the dump file (flattened: of the rebuilt file) */
+	uint64_t elapsed_ns;
+	uint32_t page_size;
+	int incomplete;           /* the dump was closed with the incomplete flag */
+	int err_in_output;        /* the failure was writing (1) or reading (0) */
+	uint64_t err_offset;      /* file offset where it failed */
+	char message[KPY_MSG_LEN];  /* what went wrong, when a call failed */
+};
+
+/*
+ * Copy the ELF vmcore open on in_fd into a dump on out_fd (a regular file, or with
+ * opts->flattened any stream). Returns 0 when the dump is complete; -ENOSPC, -EFBIG
+ * (size_limit) or -ECANCELED (progress) with stats->incomplete = 1 when a readable but
+ * incomplete dump was closed; other -errno on failure (stats->message says why, and
+ * stats->incomplete tells whether the output is a valid, incomplete dump).
+ */
+int kpy_vmcore_copy(int in_fd, int out_fd, const struct kpy_copy_opts *opts,
+		    struct kpy_copy_stats *stats);
+/* 1 when the codec was built in. */
+int kpy_vmcore_codec_available(int codec);
+
+/* Rebuild the file a flattened stream describes: records from in_fd to out_fd. */
+struct kpy_flat_stats {
+	uint64_t records;
+	uint64_t bytes;
+	uint64_t file_size;
+	uint64_t err_offset;      /* stream offset of a bad record */
+	char message[KPY_MSG_LEN];
+};
+int kpy_flat_rearrange(int in_fd, int out_fd, struct kpy_flat_stats *stats);
+
+/* Reading dumps: ELF, kdump-compressed, either of them flattened. */
+struct kpy_dump;
+
+struct kpy_dump_info {
+	int format;               /* KPY_FMT_* */
+	int flattened;
+	int codec;                /* kdump: status codec bits */
+	int incomplete;
+	int dump_level;           /* kdump: from the sub header; ELF: -1 */
+	uint32_t page_size;
+	uint64_t max_pfn;
+	uint64_t nr_frames;       /* frames present in the dump */
+	uint64_t notes_size;
+	uint64_t vmcoreinfo_size;
+	uint64_t phys_base;
+	uint16_t elf_machine;
+	int nr_cpus;
+	char machine[65];
+	char release[65];
+	uint64_t err_offset;      /* when kpy_dump_open fails: where */
+	char message[KPY_MSG_LEN];
+};
+
+/* Open a dump (fd stays the caller's; keep it open until kpy_dump_close). */
+int kpy_dump_open(int fd, struct kpy_dump **out, struct kpy_dump_info *info);
+void kpy_dump_close(struct kpy_dump *d);
+/* One frame into buf (page_size bytes): 0, -ENOENT (not in the dump), -ENODATA (lost:
+ * the dump is incomplete), -EBADMSG (does not decode), -EIO. */
+int kpy_dump_read_page(struct kpy_dump *d, uint64_t pfn, void *buf);
+/* First run of present frames at or after pfn: 0 and start, count; or -ENOENT. */
+int kpy_dump_next_run(struct kpy_dump *d, uint64_t pfn, uint64_t *start, uint64_t *count);
+/* Copy up to len bytes of the notes (PT_NOTE blob) or of the VMCOREINFO text. */
+int kpy_dump_notes(struct kpy_dump *d, void *buf, size_t len);
+int kpy_dump_vmcoreinfo(struct kpy_dump *d, void *buf, size_t len);
+/* File offset and message of the last failure. */
+uint64_t kpy_dump_error_offset(const struct kpy_dump *d);
+const char *kpy_dump_error_message(const struct kpy_dump *d);
+
+struct kpy_verify_stats {
+	uint64_t frames;          /* frames the dump lists */
+	uint64_t ok;
+	uint64_t lost;            /* descriptor zero (incomplete dump) */
+	uint64_t bad;             /* does not decode to a page */
+	uint64_t first_bad_pfn;
+	uint64_t first_bad_offset;
+};
+/* Decode every page; 0 when all listed pages decode (lost ones are counted). */
+int kpy_dump_verify(struct kpy_dump *d, struct kpy_verify_stats *st, kpy_progress_fn fn,
+		    void *arg);
+
 #endif

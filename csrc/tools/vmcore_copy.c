@@ -1,0 +1,435 @@
+/*
+ * vmcore-copy - save /proc/vmcore (or any ELF vmcore) as a kdump-compressed, ELF or
+ * flattened dump. Options follow makedumpfile's where they overlap; runs without Python
+ * in the capture initramfs.
+ *
+ * Exit status: 0 done; 1 failed (nothing usable, or a bad argument); 2 an incomplete but
+ * readable dump was written (no space left, -L reached, input error part way).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "kexecpy.h"
+
+#define EXIT_DONE 0
+#define EXIT_FAILED 1
+#define EXIT_INCOMPLETE 2
+
+#define ML_PROGRESS 1
+#define ML_COMMON 2
+#define ML_ERROR 4
+#define ML_REPORT 16
+
+enum { OPT_THREADS = 256, OPT_MSGLEVEL, OPT_VERIFY, OPT_JSON, OPT_NONMMAP };
+
+struct args {
+	struct kpy_copy_opts o;
+	int rearrange, verify, json, force, msglevel;
+	const char *in, *out;
+};
+
+struct progress {
+	int tty, level;
+	const char *what;
+	uint32_t page_size;
+	double t0, last;
+	int last_decile;
+};
+
+static const char usage_text[] =
+	"Usage: vmcore-copy [-c|-l|-z|-p] [-E] [-d LEVEL] [--num-threads N] [-L SIZE]\n"
+	"                   [--message-level N] [-f] [--non-mmap] [--json] VMCORE DUMPFILE\n"
+	"       vmcore-copy -F [-c|-l|-z|-p|-E] [-d LEVEL] ... VMCORE > STREAM\n"
+	"       vmcore-copy -R DUMPFILE < STREAM\n"
+	"       vmcore-copy --verify DUMPFILE\n"
+	"\n"
+	"Copy a vmcore (/proc/vmcore or a saved ELF vmcore) into a dump file.\n"
+	"  -c, -l, -z, -p   compress each page with zlib, lzo, zstd or snappy\n"
+	"                   (kdump-compressed format; default: no compression)\n"
+	"  -E               write an ELF dump instead of kdump-compressed\n"
+	"  -F               write the flattened format to standard output\n"
+	"  -R DUMPFILE      rebuild DUMPFILE from a flattened stream on standard input\n"
+	"  -d LEVEL         dump level: 0 everything, 1 leave out zero pages (2-31 need\n"
+	"                   page filtering from vmcoreinfo: not implemented yet)\n"
+	"  --num-threads N  compress on N worker threads (default: the calling thread)\n"
+	"  -L SIZE          stop at SIZE bytes (K, M, G suffixes): an incomplete dump\n"
+	"  --message-level N  1 progress, 2 messages, 4 errors, 16 report (default 7)\n"
+	"  -f               overwrite DUMPFILE if it exists\n"
+	"  --non-mmap       read the vmcore with read() instead of mmap()\n"
+	"  --verify DUMPFILE  decode every page of a dump and report\n"
+	"  --json           print statistics as JSON at the end\n"
+	"Exit status: 0 done, 1 failed, 2 incomplete dump written.\n";
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void msg(const struct args *a, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void msg(const struct args *a, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!(a->msglevel & level))
+		return;
+	va_start(ap, fmt);
+	fputs("vmcore-copy: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end && strcmp(end, "B") && strcmp(end, "iB"))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int set_codec(struct args *a, int codec)
+{
+	if (a->o.codec && a->o.codec != codec)
+		return -1;
+	a->o.codec = codec;
+	return 0;
+}
+
+static int parse_opt(struct args *a, int c, const char *arg)
+{
+	switch (c) {
+	case 'c': return set_codec(a, KPY_CODEC_ZLIB);
+	case 'l': return set_codec(a, KPY_CODEC_LZO);
+	case 'z': return set_codec(a, KPY_CODEC_ZSTD);
+	case 'p': return set_codec(a, KPY_CODEC_SNAPPY);
+	case 'E': a->o.format = KPY_FMT_ELF; return 0;
+	case 'F': a->o.flattened = 1; return 0;
+	case 'f': a->force = 1; return 0;
+	case 'R': a->rearrange = 1; a->out = arg; return 0;
+	case 'd': return parse_int(arg, 0, 31, &a->o.dump_level);
+	case 'L': return parse_size(arg, &a->o.size_limit) || !a->o.size_limit ? -1 : 0;
+	case OPT_THREADS: return parse_int(arg, 0, 256, &a->o.threads);
+	case OPT_MSGLEVEL: return parse_int(arg, 0, 31, &a->msglevel);
+	case OPT_VERIFY: a->verify = 1; a->in = arg; return 0;
+	case OPT_JSON: a->json = 1; return 0;
+	case OPT_NONMMAP: a->o.no_mmap = 1; return 0;
+	default: return -1;
+	}
+}
+
+static int parse_args(struct args *a, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "num-threads", required_argument, NULL, OPT_THREADS },
+		{ "message-level", required_argument, NULL, OPT_MSGLEVEL },
+		{ "verify", required_argument, NULL, OPT_VERIFY },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "non-mmap", no_argument, NULL, OPT_NONMMAP },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	a->msglevel = ML_PROGRESS | ML_COMMON | ML_ERROR;
+	while ((c = getopt_long(argc, argv, "clzpEFfR:d:L:hv", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage_text, stdout);
+			exit(EXIT_DONE);
+		}
+		if (c == 'v') {
+			printf("vmcore-copy (kexec-py) 0.1.0\n");
+			exit(EXIT_DONE);
+		}
+		if (parse_opt(a, c, optarg)) {
+			if (c != '?')
+				fprintf(stderr, "vmcore-copy: bad or conflicting option -%c%s%s\n",
+					c < 256 ? c : '-', optarg ? " " : "", optarg ? optarg : "");
+			return -1;
+		}
+	}
+	if (a->rearrange || a->verify)
+		return optind == argc ? 0 : -1;
+	if (a->o.flattened) {
+		if (argc - optind != 1)
+			return -1;
+		a->in = argv[optind];
+		return 0;
+	}
+	if (argc - optind != 2)
+		return -1;
+	a->in = argv[optind];
+	a->out = argv[optind + 1];
+	return 0;
+}
+
+static int show_progress(void *arg, uint64_t done, uint64_t total, uint64_t bytes)
+{
+	struct progress *p = arg;
+	double t = now(), el = t - p->t0, rate = el > 0 ? (double)done * p->page_size / el : 0;
+	int decile = total ? (int)(done * 10 / total) : 10;
+
+	(void)bytes;
+	if (p->tty) {
+		if (t - p->last < 0.2 && done != total)
+			return 0;
+		double left = rate > 0 ? (double)(total - done) * p->page_size / rate : 0;
+		fprintf(stderr, "\r%s %5.1f%%  %7.1f MiB/s  %d:%02d left ", p->what,
+			total ? 100.0 * (double)done / (double)total : 100.0, rate / 1048576.0,
+			(int)left / 60, (int)left % 60);
+		if (done == total)
+			fputc('\n', stderr);
+	} else if (decile != p->last_decile) {
+		fprintf(stderr, "%s %3d%% (%llu of %llu pages, %.1f MiB/s)\n", p->what, decile * 10,
+			(unsigned long long)done, (unsigned long long)total, rate / 1048576.0);
+	}
+	p->last = t;
+	p->last_decile = decile;
+	return 0;
+}
+
+static void progress_init(struct progress *p, const struct args *a, const char *what)
+{
+	memset(p, 0, sizeof(*p));
+	p->tty = isatty(STDERR_FILENO);
+	p->what = what;
+	p->page_size = 4096;
+	p->t0 = now();
+	p->last_decile = 0;
+	(void)a;
+}
+
+static const char *codec_name(int codec)
+{
+	switch (codec) {
+	case KPY_CODEC_ZLIB: return "zlib";
+	case KPY_CODEC_LZO: return "lzo";
+	case KPY_CODEC_ZSTD: return "zstd";
+	case KPY_CODEC_SNAPPY: return "snappy";
+	default: return "none";
+	}
+}
+
+static void print_json(const struct args *a, const struct kpy_copy_stats *st, int rc)
+{
+	FILE *f = a->o.flattened ? stderr : stdout;
+
+	fprintf(f, "{\"pages_in\": %llu, \"pages_zero\": %llu, \"pages_excluded\": %llu, "
+		"\"pages_written\": %llu, \"pages_lost\": %llu, \"bytes_out\": %llu, "
+		"\"file_size\": %llu, \"seconds\": %.6f, \"page_size\": %u, \"incomplete\": %s, "
+		"\"format\": \"%s\", \"compression\": \"%s\", \"dump_level\": %d, "
+		"\"threads\": %d, \"exit_status\": %d}\n",
+		(unsigned long long)st->pages_in, (unsigned long long)st->pages_zero,
+		(unsigned long long)st->pages_excluded, (unsigned long long)st->pages_written,
+		(unsigned long long)st->pages_lost, (unsigned long long)st->bytes_out,
+		(unsigned long long)st->file_size, (double)st->elapsed_ns / 1e9, st->page_size,
+		st->incomplete ? "true" : "false",
+		a->o.format == KPY_FMT_ELF ? "elf" : "kdump", codec_name(a->o.codec),
+		a->o.dump_level, a->o.threads, rc);
+	fflush(f);
+}
+
+static void report(const struct args *a, const struct kpy_copy_stats *st)
+{
+	msg(a, ML_REPORT, "pages: %llu in, %llu zero, %llu excluded, %llu written, %llu lost; "
+	    "%llu bytes out in %.3f s", (unsigned long long)st->pages_in,
+	    (unsigned long long)st->pages_zero, (unsigned long long)st->pages_excluded,
+	    (unsigned long long)st->pages_written, (unsigned long long)st->pages_lost,
+	    (unsigned long long)st->bytes_out, (double)st->elapsed_ns / 1e9);
+}
+
+static int open_output(const struct args *a, const char *path, int *created)
+{
+	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (a->force ? O_TRUNC : O_EXCL);
+	int fd = open(path, flags, 0600);
+
+	*created = fd >= 0;
+	if (fd < 0) {
+		if (errno == EEXIST)
+			msg(a, ML_ERROR, "%s already exists (use -f to overwrite it)", path);
+		else
+			msg(a, ML_ERROR, "cannot create %s: %s", path, strerror(errno));
+	}
+	return fd;
+}
+
+static int finish_copy(const struct args *a, int ret, const struct kpy_copy_stats *st,
+		       int created)
+{
+	int rc = ret == 0 ? EXIT_DONE : st->incomplete &&
+		 (ret == -ENOSPC || ret == -EFBIG || ret == -EDQUOT) ? EXIT_INCOMPLETE : EXIT_FAILED;
+
+	if (ret && st->incomplete && rc == EXIT_FAILED)
+		rc = EXIT_INCOMPLETE;
+	if (ret)
+		msg(a, ML_ERROR, "%s: %s", ret == -ENOTSUP || ret == -EINVAL ? "error" :
+		    st->err_in_output ? (a->out ? a->out : "<stdout>") : a->in, st->message);
+	if (ret && !st->incomplete && created && a->out)
+		unlink(a->out);     /* never leave a file that looks like a dump but is not */
+	report(a, st);
+	if (!ret && a->out)
+		msg(a, ML_COMMON, "the dump is saved to %s", a->out);
+	else if (rc == EXIT_INCOMPLETE)
+		msg(a, ML_COMMON, "%s is INCOMPLETE: it holds %llu of %llu pages",
+		    a->out ? a->out : "the stream", (unsigned long long)st->pages_written,
+		    (unsigned long long)st->pages_in);
+	if (a->json)
+		print_json(a, st, rc);
+	return rc;
+}
+
+static int do_copy(struct args *a)
+{
+	struct kpy_copy_stats st;
+	struct progress pr;
+	int in_fd, out_fd = STDOUT_FILENO, created = 0, ret;
+
+	if ((in_fd = open(a->in, O_RDONLY | O_CLOEXEC)) < 0) {
+		msg(a, ML_ERROR, "cannot open %s: %s", a->in, strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (!a->o.flattened && (out_fd = open_output(a, a->out, &created)) < 0) {
+		close(in_fd);
+		return EXIT_FAILED;
+	}
+	progress_init(&pr, a, "Copying");
+	if (a->msglevel & ML_PROGRESS) {
+		a->o.progress = show_progress;
+		a->o.progress_arg = &pr;
+	}
+	ret = kpy_vmcore_copy(in_fd, out_fd, &a->o, &st);
+	if (!a->o.flattened && close(out_fd) < 0 && !ret) {
+		ret = -errno;
+		snprintf(st.message, sizeof(st.message), "closing the dump failed: %s",
+			 strerror(-ret));
+		st.err_in_output = 1;
+	}
+	close(in_fd);
+	return finish_copy(a, ret, &st, created);
+}
+
+static int do_rearrange(const struct args *a)
+{
+	struct kpy_flat_stats st;
+	int created, fd = open_output(a, a->out, &created), ret;
+
+	if (fd < 0)
+		return EXIT_FAILED;
+	ret = kpy_flat_rearrange(STDIN_FILENO, fd, &st);
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	if (ret) {
+		msg(a, ML_ERROR, "%s: %s", a->out, st.message);
+		return st.records ? EXIT_INCOMPLETE : EXIT_FAILED;
+	}
+	msg(a, ML_COMMON, "the dump is saved to %s (%llu records)", a->out,
+	    (unsigned long long)st.records);
+	return EXIT_DONE;
+}
+
+static int do_verify(const struct args *a)
+{
+	struct kpy_dump *d;
+	struct kpy_dump_info info;
+	struct kpy_verify_stats vs;
+	struct progress pr;
+	int fd = open(a->in, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0) {
+		msg(a, ML_ERROR, "cannot open %s: %s", a->in, strerror(errno));
+		return EXIT_FAILED;
+	}
+	if ((ret = kpy_dump_open(fd, &d, &info))) {
+		msg(a, ML_ERROR, "%s: %s", a->in, info.message);
+		close(fd);
+		return EXIT_FAILED;
+	}
+	progress_init(&pr, a, "Verifying");
+	pr.page_size = info.page_size;
+	ret = kpy_dump_verify(d, &vs, a->msglevel & ML_PROGRESS ? show_progress : NULL, &pr);
+	if (ret && ret != -EBADMSG)
+		msg(a, ML_ERROR, "%s: verify failed: %s", a->in, strerror(-ret));
+	else if (vs.bad)
+		msg(a, ML_ERROR, "%s: %llu pages do not decode; the first is frame %#llx "
+		    "(file offset %#llx)", a->in, (unsigned long long)vs.bad,
+		    (unsigned long long)vs.first_bad_pfn, (unsigned long long)vs.first_bad_offset);
+	msg(a, ML_COMMON | ML_REPORT, "%s: %s%s%s, %llu pages: %llu ok, %llu lost, %llu bad%s",
+	    a->in, info.flattened ? "flattened " : "",
+	    info.format == KPY_FMT_ELF ? "ELF" : "kdump-compressed ",
+	    info.format == KPY_FMT_ELF ? "" : codec_name(info.codec),
+	    (unsigned long long)vs.frames, (unsigned long long)vs.ok, (unsigned long long)vs.lost,
+	    (unsigned long long)vs.bad, info.incomplete ? " (marked incomplete)" : "");
+	if (a->json)
+		printf("{\"pages\": %llu, \"ok\": %llu, \"lost\": %llu, \"bad\": %llu, "
+		       "\"incomplete\": %s}\n", (unsigned long long)vs.frames,
+		       (unsigned long long)vs.ok, (unsigned long long)vs.lost,
+		       (unsigned long long)vs.bad, info.incomplete ? "true" : "false");
+	kpy_dump_close(d);
+	close(fd);
+	if (ret || vs.bad || (vs.lost && !info.incomplete))
+		return EXIT_FAILED;
+	return info.incomplete ? EXIT_INCOMPLETE : EXIT_DONE;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+
+	memset(&a, 0, sizeof(a));
+	if (parse_args(&a, argc, argv)) {
+		fputs(usage_text, stderr);
+		return EXIT_FAILED;
+	}
+	if (a.rearrange)
+		return do_rearrange(&a);
+	if (a.verify)
+		return do_verify(&a);
+	if (a.o.flattened && isatty(STDOUT_FILENO)) {
+		msg(&a, ML_ERROR, "-F writes a binary stream: redirect standard output");
+		return EXIT_FAILED;
+	}
+	if (a.o.flattened)
+		signal(SIGPIPE, SIG_IGN);    /* a reader that goes away: EPIPE and a message */
+	return do_copy(&a);
+}

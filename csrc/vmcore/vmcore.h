@@ -1,0 +1,287 @@
+/*
+ * vmcore.h - internal interfaces of the vmcore copier (not installed, not for cffi).
+ *
+ * Pieces, bottom up:
+ *   src.c        a byte source: a plain file, or a flattened stream seen as the file
+ *                it describes (an index of its records)
+ *   elf_in.c     an ELF vmcore as a sorted list of page-frame runs (each frame once)
+ *   notes.c      PT_NOTE blob: VMCOREINFO lookup, NT_PRSTATUS count
+ *   codec.c      per-page compression and decompression (zlib, lzo, zstd, snappy)
+ *   batch.c      filling a batch of frames (mmap window or read()) and compressing it
+ *   sink.c       the output: a file (pwrite, size cap) or a flattened stream
+ *   kdump_out.c  kdump-compressed writer; elf_out.c  ELF writer
+ *   pool.c       worker threads and the in-order hand-over to the writer
+ *   copy.c       kpy_vmcore_copy(): the whole copy
+ *   kdump_in.c, dump.c   reading dumps back (Python open(), --verify)
+ *   flat.c       flattened stream: rearrange (-R)
+ */
+#ifndef KPY_VMCORE_H
+#define KPY_VMCORE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "kexecpy.h"
+
+#define KPY_BATCH_PAGES     512        /* most frames per batch */
+#define KPY_BATCH_BYTES     (2u << 20) /* a batch covers at most 2 MiB (64 KiB pages: 32) */
+#define KPY_ELF_EXCLUDE_RUN 256        /* zero runs this long leave an ELF PT_LOAD */
+#define KPY_ELF_MAX_SPLITS  32768      /* PT_LOAD splits reserved for zero runs */
+#define KPY_DESC_CHUNK      4096       /* page descriptors per table write */
+#define KPY_FLAT_HDR_SIZE   4096
+#define KPY_PAGE_ZERO       0x80000000u /* internal per-page flag: all-zero frame */
+
+#define KPY_MSG(msgbuf, ...) snprintf((msgbuf), KPY_MSG_LEN, __VA_ARGS__)
+
+/* ---- src.c ---- */
+struct kpy_extent {
+	uint64_t dst;   /* offset in the described file */
+	uint64_t len;
+	uint64_t src;   /* offset of the bytes in the stream file */
+};
+
+struct kpy_src {
+	int fd;
+	int is_reg;               /* regular file: size is known, mmap may work */
+	int flattened;            /* reads go through ext[] */
+	uint64_t size;            /* logical size (flattened: end of the highest record) */
+	struct kpy_extent *ext;
+	uint64_t *maxend;         /* running maximum of ext[i].dst + len */
+	size_t next;
+	uint64_t err_off;         /* logical offset of the last failed read */
+};
+
+int kpy_src_open(struct kpy_src *s, int fd, char *msg);
+int kpy_src_pread(struct kpy_src *s, void *buf, size_t len, uint64_t off);
+void kpy_src_close(struct kpy_src *s);
+int kpy_flat_is_header(const unsigned char *buf, size_t len);
+
+/* ---- notes.c ---- */
+struct kpy_notes {
+	unsigned char *buf;
+	size_t size;
+	size_t vmcoreinfo_off;     /* offset of the VMCOREINFO descriptor in buf */
+	size_t vmcoreinfo_size;    /* 0: no VMCOREINFO note */
+	int nr_prstatus;
+};
+
+void kpy_notes_scan(struct kpy_notes *n);
+/* Value of KEY= in VMCOREINFO as a NUL-terminated string in out; 0 or -ENOENT. */
+int kpy_vmcoreinfo_get(const struct kpy_notes *n, const char *key, char *out, size_t outlen);
+int kpy_vmcoreinfo_u64(const struct kpy_notes *n, const char *key, int base, uint64_t *val);
+
+/* ---- elf_in.c ---- */
+enum { KPY_RUN_DIRECT = 0, KPY_RUN_ZERO = 1, KPY_RUN_MIXED = 2 };
+
+struct kpy_run {           /* page frames [pfn, pfn + count) */
+	uint64_t pfn, count;
+	uint64_t off;          /* DIRECT: file offset of frame pfn */
+	uint64_t vaddr;        /* virtual address of frame pfn (for ELF output) */
+	int kind;
+};
+
+struct kpy_piece {         /* physical bytes [paddr, end) and where they are */
+	uint64_t paddr, end, off, vaddr;
+	int zero;              /* memsz beyond filesz: reads as zeros */
+};
+
+struct kpy_elf {
+	struct kpy_src src;
+	uint16_t machine;
+	uint32_t e_flags;
+	uint32_t page_size;
+	struct kpy_piece *pieces;
+	size_t npieces;
+	struct kpy_run *runs;
+	size_t nruns;
+	uint64_t nr_frames, max_pfn;
+	struct kpy_notes notes;
+	uint64_t kernel_vaddr, kernel_paddr;   /* the kernel-text PT_LOAD, if any */
+	int have_kernel_text;
+};
+
+int kpy_elf_open(struct kpy_elf *e, int fd, char *msg, uint64_t *err_off);
+/* Same, from a source already opened (e takes it over). */
+int kpy_elf_attach(struct kpy_elf *e, const struct kpy_src *src, char *msg, uint64_t *err_off);
+void kpy_elf_close(struct kpy_elf *e);
+/* Read n frames of run r starting at frame pfn into buf (n * page_size bytes). */
+int kpy_elf_read_frames(struct kpy_elf *e, const struct kpy_run *r, uint64_t pfn,
+			uint64_t n, unsigned char *buf);
+/* Run holding pfn, or NULL. */
+const struct kpy_run *kpy_elf_find_run(const struct kpy_elf *e, uint64_t pfn);
+int kpy_elf_read_vaddr(struct kpy_elf *e, uint64_t vaddr, void *buf, size_t len);
+
+/* ---- codec.c ---- */
+struct kpy_codec {
+	int codec;
+	uint32_t page_size;
+	void *zs;              /* z_stream */
+	void *lzo_wrk;
+	void *zcctx, *zdctx;   /* ZSTD_CCtx / ZSTD_DCtx */
+	size_t bound;          /* worst-case compressed size of one page */
+	unsigned char zero_out[64];  /* the codec's encoding of an all-zero page */
+	size_t zero_len;             /* 0: none cached */
+};
+
+int kpy_codec_init(struct kpy_codec *c, int codec, uint32_t page_size);
+void kpy_codec_fini(struct kpy_codec *c);
+/* Compress one page into out (capacity >= c->bound). Returns the size, or 0 when the
+ * result would not be smaller than a page (store raw), or -errno. */
+long kpy_codec_compress(struct kpy_codec *c, const unsigned char *page, unsigned char *out);
+/* Decode len bytes flagged with codec into a page; -EBADMSG unless exactly a page. */
+int kpy_codec_decompress(struct kpy_codec *c, int flags, const unsigned char *in, size_t len,
+			 unsigned char *page);
+int kpy_codec_available(int codec);
+const char *kpy_machine_name(uint16_t em);
+void kpy_fill_utsname(struct kpy_elf *e, unsigned char uts[390]);
+int kpy_page_is_zero(const unsigned char *p, size_t len);
+
+/* ---- batch.c ---- */
+enum { KPY_SLOT_FREE = 0, KPY_SLOT_READY, KPY_SLOT_BUSY, KPY_SLOT_DONE };
+
+struct kpy_pmeta {
+	uint32_t size;      /* bytes stored for the page (compressed or raw) */
+	uint32_t flags;     /* codec flag, 0 = raw, KPY_PAGE_ZERO */
+	uint32_t out_off;   /* offset in batch->out when compressed */
+};
+
+struct kpy_batch {
+	uint64_t seq;
+	const struct kpy_run *run;
+	uint64_t pfn, n;
+	const unsigned char *data;   /* n pages: mmap window or bounce */
+	void *map;
+	size_t map_len;
+	unsigned char *bounce;
+	unsigned char *out;
+	size_t out_cap, out_len;
+	struct kpy_pmeta *meta;
+	int err;
+	uint64_t err_off;
+	int state;
+};
+
+struct kpy_copy_ctx;
+static inline uint64_t kpy_batch_pages(uint32_t page_size)
+{
+	uint64_t n = KPY_BATCH_BYTES / page_size;
+
+	return n > KPY_BATCH_PAGES ? KPY_BATCH_PAGES : n ? n : 1;
+}
+
+int kpy_batch_alloc(struct kpy_batch *b, uint32_t page_size, int compress, size_t bound);
+void kpy_batch_free(struct kpy_batch *b);
+void kpy_batch_release(struct kpy_batch *b);
+void kpy_batch_process(struct kpy_copy_ctx *cx, struct kpy_codec *codec, struct kpy_batch *b);
+
+/* ---- sink.c ---- */
+struct kpy_sink {
+	int fd;
+	int flattened;
+	uint64_t limit;          /* 0: none; else the file may not grow past it */
+	uint64_t bytes;          /* bytes of payload written */
+	uint64_t end;            /* highest offset + 1 written */
+	uint64_t err_off;
+};
+
+int kpy_sink_start(struct kpy_sink *s);
+int kpy_sink_writev(struct kpy_sink *s, const struct iovec *iov, int cnt, uint64_t off,
+		    uint64_t *done);
+int kpy_sink_pwrite(struct kpy_sink *s, const void *buf, size_t len, uint64_t off);
+int kpy_sink_reserve(struct kpy_sink *s, uint64_t len);
+int kpy_sink_finish(struct kpy_sink *s);
+
+/* ---- the copy context (copy.c) ---- */
+struct kpy_writer_ops;
+
+struct kpy_copy_ctx {
+	struct kpy_elf in;
+	struct kpy_sink out;
+	struct kpy_copy_opts opts;
+	struct kpy_copy_stats *st;
+	uint32_t page_size;
+	int use_mmap;
+	size_t host_page;
+	/* batch iterator */
+	size_t run_idx;
+	uint64_t run_pos;
+	uint64_t frames_done;
+	unsigned last_permille;
+	/* writer state */
+	const struct kpy_writer_ops *ops;
+	void *w;
+};
+
+struct kpy_writer_ops {
+	int (*begin)(struct kpy_copy_ctx *cx);
+	int (*batch)(struct kpy_copy_ctx *cx, struct kpy_batch *b);
+	int (*end)(struct kpy_copy_ctx *cx, int complete);
+	void (*free)(struct kpy_copy_ctx *cx);
+};
+
+extern const struct kpy_writer_ops kpy_kdump_writer;
+extern const struct kpy_writer_ops kpy_elf_writer;
+
+int kpy_next_batch(struct kpy_copy_ctx *cx, struct kpy_batch *b);
+int kpy_run_pipeline(struct kpy_copy_ctx *cx);
+int kpy_progress(struct kpy_copy_ctx *cx, uint64_t frames);
+int kpy_space_error(int err);
+
+/* ---- byte order helpers (dump files are written little-endian) ---- */
+static inline void kpy_put16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static inline void kpy_put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline void kpy_put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint16_t kpy_get16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t kpy_get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+	       ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t kpy_get64(const unsigned char *p)
+{
+	return (uint64_t)kpy_get32(p) | ((uint64_t)kpy_get32(p + 4) << 32);
+}
+
+static inline void kpy_put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+static inline uint64_t kpy_get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+int kpy_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int kpy_write_full(int fd, const void *buf, size_t len);
+int kpy_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+uint64_t kpy_now_ns(void);
+
+#endif

@@ -1,0 +1,28 @@
+"""The `vmcore-copy` console script: exec the C executable shipped in kexec_py/libexec.
+
+The executable is what the capture initramfs runs (no Python there); on a full system
+this entry point just puts it on PATH with the same options and exit statuses.
+"""
+import os
+import sys
+
+LIBEXEC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "libexec")
+
+
+def executable(name="vmcore-copy"):
+    """Path of a C executable built into the package."""
+    return os.path.join(LIBEXEC, name)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    path = executable()
+    if not os.access(path, os.X_OK):
+        sys.stderr.write("vmcore-copy: %s is missing: rebuild the package\n" % path)
+        return 1
+    os.execv(path, ["vmcore-copy"] + list(argv))
+    return 1  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
