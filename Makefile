@@ -32,8 +32,9 @@ kernel: venv
 demo: venv kernel build
 	$(VPY) -m tests.vm.demo
 
+# Every test, and the benchmarks in their quick mode (64 MiB, no speed assertions).
 test: venv kernel build
-	$(VPY) -m pytest -ra $(PYTEST_ARGS) tests
+	$(VPY) -m pytest -ra $(PYTEST_ARGS) tests benchmarks
 
 test-unit: venv build
 	$(VPY) -m pytest -ra $(PYTEST_ARGS) tests/unit

@@ -38,6 +38,12 @@ def test_rpm_holds_kexec_and_the_package_with_its_native_module(rpm_path):
         native = [n for n in names if os.path.dirname(n) == pkgdir
                   and os.path.basename(n).startswith("_native") and n.endswith(".so")]
         assert native, "no compiled _native module in the RPM"
+        purgatory = [n for n in names if n.endswith("/kexec_py/data/purgatory.bin")]
+        assert purgatory, "the purgatory blob is not in the RPM"
+        assert "/usr/sbin/vmcore-copy" in names
+        assert "/usr/bin/vmcore-copy" not in names
+        tool = rpm.extractfile("./usr/sbin/vmcore-copy").read()
+        assert tool.startswith(b"\x7fELF"), "vmcore-copy on PATH must be the C executable"
         script = rpm.extractfile("./usr/sbin/kexec").read()
         assert script.startswith(b"#!/usr/bin/python3"), script[:40]
         assert b"kexec_py.cli.kexec" in script
