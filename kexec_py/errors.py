@@ -69,6 +69,16 @@ class EntryNotFound(KexecError):
     exit_code = EXIT_USAGE
 
 
+class NoCrashReserve(KexecError):
+    """A panic load on a kernel booted without crashkernel= (kexec-tools exits 254)."""
+
+    exit_code = EXIT_NO_CRASH_RESERVE
+
+    def __init__(self):
+        super().__init__("Memory for crashkernel is not reserved: add crashkernel= to the "
+                         "kernel command line (e.g. crashkernel=256M) and reboot")
+
+
 class LoadError(KexecError):
     """The kernel refused a load; carries the errno when there was one."""
 

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from .. import native, rootfs
-from ..errors import EXIT_NO_CRASH_RESERVE, ImageError, KexecError
+from ..errors import ImageError, KexecError, NoCrashReserve
 from . import bzimage, crash, memory, purgatory
 from .segments import PAGE_SIZE, SegmentPlan, align_up
 
@@ -60,9 +60,7 @@ def efi_acpi_rsdp(root="/"):
 def _crash_target(root):
     ranges = memory.crash_ranges(root)
     if not ranges:
-        raise KexecError("Memory for crashkernel is not reserved: add crashkernel= to the "
-                         "kernel command line (e.g. crashkernel=256M) and reboot",
-                         EXIT_NO_CRASH_RESERVE)
+        raise NoCrashReserve()
     return ranges, ranges[-1]
 
 

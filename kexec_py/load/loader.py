@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 
 from .. import native
-from ..errors import (EXIT_FILE_LOAD_UNAVAILABLE, EXIT_NO_CRASH_RESERVE, EXIT_USAGE,
-                      FALLBACK_ERRNOS, SIGNATURE_ERRNOS, ImageError, KexecError, LoadError)
+from ..errors import (EXIT_FILE_LOAD_UNAVAILABLE, EXIT_USAGE, FALLBACK_ERRNOS,
+                      SIGNATURE_ERRNOS, ImageError, KexecError, LoadError, NoCrashReserve)
 from . import image, kexec_load, state
 from .segments import format_table
 
@@ -76,9 +76,7 @@ def check_privilege(root, action):
 
 def check_crash_reserve(root):
     if state.crash_reserve_size(root) <= 0:
-        raise KexecError("Memory for crashkernel is not reserved: add crashkernel= to the "
-                         "kernel command line (e.g. crashkernel=256M) and reboot",
-                         EXIT_NO_CRASH_RESERVE)
+        raise NoCrashReserve()
 
 
 def explain_kexec_load_error(err, kernel, panic):
