@@ -53,6 +53,7 @@ struct kpy_copy_opts {
     uint64_t size_limit;
     kpy_progress_fn progress;
     void *progress_arg;
+    uint64_t filter_window;
 };
 
 struct kpy_copy_stats {
@@ -112,6 +113,11 @@ int kpy_dump_notes(struct kpy_dump *d, void *buf, size_t len);
 int kpy_dump_vmcoreinfo(struct kpy_dump *d, void *buf, size_t len);
 uint64_t kpy_dump_error_offset(const struct kpy_dump *d);
 const char *kpy_dump_error_message(const struct kpy_dump *d);
+int kpy_dump_read_phys(struct kpy_dump *d, uint64_t paddr, void *buf, size_t len);
+int kpy_dump_vtop(struct kpy_dump *d, uint64_t vaddr, uint64_t *paddr);
+int kpy_dump_read_virt(struct kpy_dump *d, uint64_t vaddr, void *buf, size_t len);
+int kpy_dump_dmesg(struct kpy_dump *d, char **text, size_t *len);
+void kpy_free(void *p);
 
 struct kpy_verify_stats {
     uint64_t frames;

@@ -22,7 +22,8 @@ EXECUTABLES = {}
 VMCORE_SOURCES = ["vmcore/src.c", "vmcore/notes.c", "vmcore/elf_in.c", "vmcore/uts.c",
                   "vmcore/codec.c", "vmcore/batch.c", "vmcore/sink.c", "vmcore/kdump_out.c",
                   "vmcore/elf_out.c", "vmcore/pool.c", "vmcore/copy.c", "vmcore/kdump_in.c",
-                  "vmcore/dump.c", "vmcore/flat.c"]
+                  "vmcore/dump.c", "vmcore/flat.c", "vmcore/x86_64.c",
+                  "vmcore/dmesg.c", "vmcore/filter.c"]
 
 
 def have_header(name):
@@ -53,6 +54,10 @@ _VMCORE_MACROS, _VMCORE_LIBS = vmcore_features()
 # vmcore-copy needs no Python, so it can run in the capture initramfs
 EXECUTABLES["vmcore-copy"] = dict(sources=["tools/vmcore_copy.c"] + VMCORE_SOURCES,
                                   macros=_VMCORE_MACROS, libraries=_VMCORE_LIBS)
+
+# vmcore-dmesg: the kernel log of an ELF or kdump-compressed dump, as kexec-tools prints it
+EXECUTABLES["vmcore-dmesg"] = dict(sources=["tools/vmcore_dmesg.c"] + VMCORE_SOURCES,
+                                   macros=_VMCORE_MACROS, libraries=_VMCORE_LIBS)
 
 PURGATORY_SOURCES = ("purgatory/entry.S", "purgatory/purgatory.c", "purgatory/sha256.c")
 PURGATORY_CFLAGS = (

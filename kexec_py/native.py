@@ -147,7 +147,7 @@ def codec_available(codec):
 
 
 def vmcore_copy(in_fd, out_fd, *, fmt, codec, dump_level, threads, flattened=False,
-                no_mmap=False, size_limit=0, progress=None):
+                no_mmap=False, size_limit=0, progress=None, filter_window=0):
     """kpy_vmcore_copy(). Returns (status, stats): status 0 for a complete dump, or the
     -errno of an out-of-space / size-limit / cancelled copy that left an incomplete but
     readable dump (stats['incomplete'] is then 1). Any other failure raises."""
@@ -159,6 +159,7 @@ def vmcore_copy(in_fd, out_fd, *, fmt, codec, dump_level, threads, flattened=Fal
     opts.flattened = int(bool(flattened))
     opts.no_mmap = int(bool(no_mmap))
     opts.size_limit = size_limit or 0
+    opts.filter_window = filter_window or 0
     cb = handle = None
     if progress is not None:
         cb = _Callback(progress)
@@ -239,6 +240,44 @@ class DumpHandle:
 
     def vmcoreinfo(self):
         return self._blob(lib.kpy_dump_vmcoreinfo, self.info["vmcoreinfo_size"])
+
+    def _message(self):
+        return ffi.string(lib.kpy_dump_error_message(self._d)).decode("utf-8", "replace")
+
+    def read_phys(self, paddr, size):
+        """size bytes of physical memory across frames (SyscallError as read_page)."""
+        buf = ffi.new("unsigned char[]", max(size, 1))
+        ret = lib.kpy_dump_read_phys(self._d, paddr, buf, size)
+        if ret < 0:
+            raise _fail("dump_read_phys", ret, "", lib.kpy_dump_error_offset(self._d))
+        return bytes(ffi.buffer(buf, size))
+
+    def vtop(self, vaddr):
+        """Physical address of a kernel virtual address (x86_64). SyscallError: ENOTSUP
+        (not x86_64, no VMCOREINFO), EFAULT (not mapped), ENOENT (a table not in the dump)."""
+        out = ffi.new("uint64_t *")
+        ret = lib.kpy_dump_vtop(self._d, vaddr, out)
+        if ret < 0:
+            raise _fail("dump_vtop", ret, "")
+        return out[0]
+
+    def read_virt(self, vaddr, size):
+        buf = ffi.new("unsigned char[]", max(size, 1))
+        ret = lib.kpy_dump_read_virt(self._d, vaddr, buf, size)
+        if ret < 0:
+            raise _fail("dump_read_virt", ret, "", lib.kpy_dump_error_offset(self._d))
+        return bytes(ffi.buffer(buf, size))
+
+    def dmesg(self):
+        """The kernel log as bytes, formatted as kexec-tools' vmcore-dmesg prints it."""
+        text, size = ffi.new("char **"), ffi.new("size_t *")
+        ret = lib.kpy_dump_dmesg(self._d, text, size)
+        if ret < 0:
+            raise _fail("dump_dmesg", ret, self._message())
+        try:
+            return bytes(ffi.buffer(text[0], size[0]))
+        finally:
+            lib.kpy_free(text[0])
 
     def verify(self, progress=None):
         """Decode every listed page: dict(frames, ok, lost, bad, first_bad_pfn,

@@ -8,7 +8,8 @@ one PT_LOAD per range, with the segments' data placed in the file in a shuffled 
 congruent to p_paddr modulo the page size, as the kernel lays them out.
 
 Page kinds: zero, text (compressible words), random (incompressible), sparse (zero but
-one byte, at a position that moves from frame to frame), uts (the kernel's init_uts_ns).
+one byte, at a position that moves from frame to frame), uts (the kernel's init_uts_ns),
+pgtable (x86_64 page tables), data (bytes a test planted with plant()).
 Every non-zero page carries its frame number, so no two are alike.
 
     s = Synth.standard()          # the test layout (holes, zero runs 250..262, ...)
@@ -21,8 +22,10 @@ import random
 import struct
 
 PAGE = 4096
-KINDS = ("zero", "text", "random", "sparse", "uts", "pgtable")
-ZERO, TEXT, RANDOM, SPARSE, UTS, PGTABLE = range(6)
+KINDS = ("zero", "text", "random", "sparse", "uts", "pgtable", "data")
+ZERO, TEXT, RANDOM, SPARSE, UTS, PGTABLE, DATA = range(7)
+KERNEL_MAP = 0xffffffff80000000
+PTE_ADDR = 0x000ffffffffff000
 KERNEL_TEXT_VADDR = 0xffffffff81000000
 DIRECT_MAP = 0xffff888000000000
 RELEASE = "6.1.0-synthetic"
@@ -53,6 +56,9 @@ class Synth:
         self.text_segment = None         # (paddr, size) repeated as kernel text
         self.uts_pfn = None
         self._pgt = {}                   # pfn -> page table page
+        self._data = {}                  # pfn -> planted page (kind DATA)
+        self.levels = 4
+        self.extra_info = []             # more VMCOREINFO lines
         rng = random.Random(seed)
         self._text = [self._text_page(rng) for _ in range(pool)]
         self._random = [rng.randbytes(page_size) for _ in range(pool)]
@@ -114,6 +120,63 @@ class Synth:
         for pfn in self._pgt:
             self.kinds[pfn] = PGTABLE
         self.pgt_vaddr = KERNEL_TEXT_VADDR + 2 * ps
+        self._pgt_root = base
+
+    def five_level(self):
+        """Switch to 5-level paging: a new top table in kernel-text page 6 whose entry for
+        the kernel text points at the 4-level root (now a P4D)."""
+        ps = self.page_size
+        paddr = self.text_segment[0]
+        root = paddr // ps + 6
+        table = bytearray(ps)
+        struct.pack_into("<Q", table, ((KERNEL_TEXT_VADDR >> 48) & 511) * 8,
+                         self._pgt_root * ps | 0x63)
+        self._pgt[root] = bytes(table)
+        self.kinds[root] = PGTABLE
+        self._pgt_root = root
+        self.pgt_vaddr = KERNEL_TEXT_VADDR + 6 * ps
+        self.levels = 5
+        return self
+
+    def map_virtual(self, vaddr, paddr, shift, table_pfns):
+        """Map vaddr -> paddr in the page tables with one page of 1 << shift bytes (12, 21
+        or 30); new tables take frames from the iterator table_pfns (RAM frames)."""
+        ps = self.page_size
+        table = self._pgt_root
+        for level in range(self.levels - 1, -1, -1):
+            at = 12 + 9 * level
+            idx = (vaddr >> at) & 511
+            page = bytearray(self._pgt[table])
+            if at == shift:
+                struct.pack_into("<Q", page, idx * 8, paddr | 0x63 | (0x80 if shift > 12 else 0))
+                self._pgt[table] = bytes(page)
+                return self
+            entry, = struct.unpack_from("<Q", page, idx * 8)
+            if not entry & 1:
+                new = next(table_pfns)
+                self._pgt[new] = bytes(ps)
+                self.kinds[new] = PGTABLE
+                entry = new * ps | 0x63
+                struct.pack_into("<Q", page, idx * 8, entry)
+                self._pgt[table] = bytes(page)
+            table = (entry & PTE_ADDR) // ps
+        raise ValueError("shift %d is not a page size" % shift)
+
+    def plant(self, paddr, data):
+        """Put bytes at a physical address (the frames become kind DATA)."""
+        ps = self.page_size
+        while data:
+            pfn, at = divmod(paddr, ps)
+            page = bytearray(self._data.get(pfn, bytes(ps)))
+            n = min(len(data), ps - at)
+            page[at:at + n] = data[:n]
+            self._data[pfn] = bytes(page)
+            self.kinds[pfn] = DATA
+            data, paddr = data[n:], paddr + n
+
+    def kernel_paddr(self, vaddr):
+        """Physical address of a kernel-text virtual address."""
+        return vaddr - KERNEL_MAP + self.text_segment[0] - 0x1000000
 
     # ---- contents ----
     def _uts(self):
@@ -138,6 +201,8 @@ class Synth:
             data = self._zero[:pos] + b"\x5a" + self._zero[pos + 1:]
         elif kind == PGTABLE:
             data = self._pgt[pfn]
+        elif kind == DATA:
+            data = self._data[pfn]
         else:
             data = (b"\0" * 0x100 + self._uts()).ljust(0x800, b"\0")
             data = (data + struct.pack("<Q", 0xffffea0000000000)).ljust(ps, b"\0")
@@ -183,8 +248,8 @@ class Synth:
     # ---- the file ----
     def vmcoreinfo(self):
         lines = ["OSRELEASE=%s" % RELEASE, "PAGESIZE=%d" % self.page_size,
-                 "CRASHTIME=1700000000", "KERNELOFFSET=0", "NUMBER(pgtable_l5_enabled)=0",
-                 ]
+                 "CRASHTIME=1700000000", "KERNELOFFSET=0",
+                 "NUMBER(pgtable_l5_enabled)=%d" % (self.levels == 5)]
         pgt = getattr(self, "pgt_vaddr", KERNEL_TEXT_VADDR + 0x1000000)
         lines += ["SYMBOL(swapper_pg_dir)=%x" % pgt, "SYMBOL(init_top_pgt)=%x" % pgt]
         if self.text_segment:
@@ -200,6 +265,7 @@ class Synth:
                       "OFFSET(page.mapping)=24", "OFFSET(page.lru)=8",
                       "OFFSET(page._mapcount)=48", "OFFSET(page.private)=40",
                       "OFFSET(page.compound_head)=8"]
+        lines += self.extra_info
         return ("\n".join(lines) + "\n").encode()
 
     def notes(self):
@@ -321,3 +387,146 @@ if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/synthetic.vmcore"
     Synth.standard().write(out)
     print(out, os.path.getsize(out))
+
+
+# ---- kernel logs (docs/formats/printk.md) ----
+LOG_VARS = KERNEL_TEXT_VADDR + 8 * PAGE          # kernel variables (text page 8)
+LOG_BUF = 0x10000000 + 16 * PAGE                 # log buffers (physical, direct map)
+
+
+def _direct_map(s):
+    """Map the third RAM range's first 2 MiB in the direct map through the page tables
+    (kdump files have no PT_LOADs, so readers must walk)."""
+    tables = iter(range(0x10000000 // PAGE + 40, 0x10000000 // PAGE + 60))
+    s.map_virtual(DIRECT_MAP + 0x10000000, 0x10000000, 21, tables)
+
+
+def structured_log(s, records, buf_len=8192, first_idx=5000):
+    """Plant a 3.5-5.9 log_buf: struct printk_log {u64 ts_nsec; u16 len; u16 text_len;
+    u16 dict_len; u8 facility; u8 flags_level} (16 bytes, records 8-aligned) holding
+    records = [(ts_nsec, text bytes, dict bytes)], starting at first_idx; a record that
+    does not fit before the end leaves a zeroed header (len 0) and goes to index 0."""
+    buf = bytearray(b"\xee" * buf_len)   # stale bytes that must never be printed
+    idx = first_idx
+    for ts, text, dict_ in records:
+        size = -(-(16 + len(text) + len(dict_)) // 8) * 8
+        if idx + size + 16 > buf_len:
+            buf[idx:idx + 16] = bytes(16)
+            idx = 0
+        buf[idx:idx + 16] = struct.pack("<QHHHBB", ts, size, len(text), len(dict_), 0, 6)
+        buf[idx + 16:idx + 16 + len(text) + len(dict_)] = text + dict_
+        idx += size
+    _direct_map(s)
+    s.plant(LOG_BUF, bytes(buf))
+    s.plant(s.kernel_paddr(LOG_VARS), struct.pack("<QIIIIII", DIRECT_MAP + LOG_BUF, buf_len,
+                                                  0, first_idx, 0, idx, 0))
+    s.extra_info += ["SYMBOL(log_buf)=%x" % LOG_VARS, "SYMBOL(log_buf_len)=%x" % (LOG_VARS + 8),
+                     "SYMBOL(log_first_idx)=%x" % (LOG_VARS + 16),
+                     "SYMBOL(log_next_idx)=%x" % (LOG_VARS + 24),
+                     "SIZE(printk_log)=16", "OFFSET(printk_log.ts_nsec)=0",
+                     "OFFSET(printk_log.len)=8", "OFFSET(printk_log.text_len)=10"]
+    return s
+
+
+LOCKLESS_INFO = [
+    "SIZE(printk_ringbuffer)=88", "OFFSET(printk_ringbuffer.desc_ring)=0",
+    "OFFSET(printk_ringbuffer.text_data_ring)=48", "OFFSET(prb_desc_ring.count_bits)=0",
+    "OFFSET(prb_desc_ring.descs)=8", "OFFSET(prb_desc_ring.infos)=16",
+    "OFFSET(prb_desc_ring.head_id)=24", "OFFSET(prb_desc_ring.tail_id)=32",
+    "SIZE(prb_desc)=24", "OFFSET(prb_desc.state_var)=0", "OFFSET(prb_desc.text_blk_lpos)=8",
+    "OFFSET(prb_data_blk_lpos.begin)=0", "OFFSET(prb_data_blk_lpos.next)=8",
+    "SIZE(printk_info)=88", "OFFSET(printk_info.ts_nsec)=8",
+    "OFFSET(printk_info.text_len)=16", "OFFSET(prb_data_ring.size_bits)=0",
+    "OFFSET(prb_data_ring.data)=8", "OFFSET(atomic_long_t.counter)=0"]
+
+
+def lockless_log(s, records, count_bits=4, size_bits=12, first_id=1000, first_lpos=3000):
+    """Plant a 5.10+ printk_ringbuffer (6.1 x86_64 layout). records = [(ts_nsec, text,
+    state)] with consecutive ids from first_id (state 1 committed, 2 finalized, 0 reserved,
+    3 reusable, 'stale' = slot holds an older id, 'dataless' = no text block). Blocks are
+    {u64 id; text} 8-aligned in a ring of 1 << size_bits bytes; a block that would cross
+    the end starts again at 0."""
+    count, size = 1 << count_bits, 1 << size_bits
+    descs, infos = bytearray(24 * count), bytearray(88 * count)
+    data = bytearray(b"\xee" * size)
+    lpos = first_lpos
+    for i, (ts, text, state) in enumerate(records):
+        rid, slot = first_id + i, (first_id + i) % count
+        blk = -(-(8 + len(text)) // 8) * 8
+        if state == "dataless":
+            begin = nxt = 1
+        else:
+            at = lpos % size
+            if at + blk >= size:         # wrap (ending at the end wraps too)
+                begin, nxt = lpos, lpos + (size - at) + blk
+                at = 0
+            else:
+                begin, nxt = lpos, lpos + blk
+            data[at:at + 8] = struct.pack("<Q", rid)
+            data[at + 8:at + 8 + len(text)] = text
+            lpos = nxt
+        sv_id = rid - count if state == "stale" else rid
+        sv_state = 2 if state in ("stale", "dataless") else state
+        struct.pack_into("<QQQ", descs, 24 * slot, (sv_state << 62) | sv_id, begin, nxt)
+        struct.pack_into("<QQH", infos, 88 * slot, i, ts, len(text))
+    base = LOG_BUF
+    desc_at, info_at, data_at = base, base + len(descs), base + len(descs) + len(infos)
+    rb_at = data_at + size
+    rb = bytearray(88)
+    struct.pack_into("<IxxxxQQQQ", rb, 0, count_bits, DIRECT_MAP + desc_at,
+                     DIRECT_MAP + info_at, first_id + len(records) - 1, first_id)
+    struct.pack_into("<IxxxxQ", rb, 48, size_bits, DIRECT_MAP + data_at)
+    _direct_map(s)
+    for at, blob in ((desc_at, descs), (info_at, infos), (data_at, data), (rb_at, rb)):
+        s.plant(at, bytes(blob))
+    s.plant(s.kernel_paddr(LOG_VARS), struct.pack("<Q", DIRECT_MAP + rb_at))
+    s.extra_info += ["SYMBOL(prb)=%x" % LOG_VARS] + LOCKLESS_INFO
+    return s
+
+
+# ---- struct pages (SPARSEMEM_EXTREME + VMEMMAP, x86_64 6.1 layout) ----
+VMEMMAP_BASE = 0xffffea0000000000
+MEM_SECTION_ROOTS = 0x10000000 + 64 * PAGE       # physical; the table of roots
+PAGE_FLAGS_61 = dict(PG_lru=4, PG_private=13, PG_swapcache=10, PG_swapbacked=19,
+                     PG_slab=9, PG_hwpoison=23, PG_head_mask=1 << 16)
+SPARSEMEM_INFO = [
+    "SYMBOL(mem_section)=%x" % (DIRECT_MAP + MEM_SECTION_ROOTS), "LENGTH(mem_section)=2048",
+    "SIZE(mem_section)=16", "OFFSET(mem_section.section_mem_map)=0",
+    "NUMBER(SECTION_SIZE_BITS)=27", "OFFSET(page.compound_dtor)=16",
+    "OFFSET(page.compound_order)=17", "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129",
+    "NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)=-257", "NUMBER(HUGETLB_PAGE_DTOR)=2"] + [
+    "NUMBER(%s)=%d" % kv for kv in PAGE_FLAGS_61.items()]
+
+
+def struct_page(flags=0, head=0, mapping=0, private=0, mapcount=-1, dtor=0, order=0):
+    """64 bytes of a 6.1 struct page (dtor and order are fields of a first tail page)."""
+    sp = bytearray(64)
+    struct.pack_into("<QQ", sp, 0, flags, head)
+    sp[16], sp[17] = dtor, order
+    struct.pack_into("<QQQiI", sp, 24, mapping, 0, private, mapcount, 1)
+    return bytes(sp)
+
+
+def sparsemem(s, pages, sections, backing):
+    """Give the synthetic kernel struct pages: every section in `sections` present with
+    its mem_map in vmemmap; pages = {pfn: 64 bytes}; vmemmap pages holding them are
+    backed by frames taken from the iterator `backing` (page tables too). Struct pages
+    that nobody planted are unmapped: a reader must keep those frames."""
+    _direct_map(s)
+    roots = bytearray(PAGE)
+    struct.pack_into("<Q", roots, 0, DIRECT_MAP + MEM_SECTION_ROOTS + PAGE)
+    table = bytearray(PAGE)
+    for nr in sections:
+        struct.pack_into("<Q", table, 16 * nr, VMEMMAP_BASE | 3)
+    s.plant(MEM_SECTION_ROOTS, bytes(roots))
+    s.plant(MEM_SECTION_ROOTS + PAGE, bytes(table))
+    frames = {}
+    for pfn in sorted(pages):
+        vpage = (VMEMMAP_BASE + pfn * 64) & ~(PAGE - 1)
+        if vpage not in frames:
+            frames[vpage] = next(backing) * PAGE
+            s.map_virtual(vpage, frames[vpage], 12, backing)
+            s.plant(frames[vpage], bytes(PAGE))
+        s.plant(frames[vpage] + (pfn * 64) % PAGE, pages[pfn])
+    s.extra_info += SPARSEMEM_INFO
+    return s

@@ -71,13 +71,14 @@ typedef int (*kpy_progress_fn)(void *arg, uint64_t done_frames, uint64_t total_f
 struct kpy_copy_opts {
 	int format;            /* KPY_FMT_* */
 	int codec;             /* KPY_CODEC_* (kdump only) */
-	int dump_level;        /* 0 or 1; 2..31 need page classification: -ENOTSUP */
+	int dump_level;        /* bits: 1 zero, 2 cache, 4 cache+private, 8 user, 16 free */
 	int threads;           /* workers; 0 or 1 = everything on the calling thread */
 	int flattened;         /* write the flattened stream format to the output fd */
 	int no_mmap;           /* read the input with pread() instead of mmap windows */
 	uint64_t size_limit;   /* 0 = none; else stop (incomplete dump) at this file size */
 	kpy_progress_fn progress;
 	void *progress_arg;
+	uint64_t filter_window;  /* levels 2-31: frames classified at once (0 = default) */
 };
 
 struct kpy_copy_stats {
@@ -152,6 +153,17 @@ int kpy_dump_next_run(struct kpy_dump *d, uint64_t pfn, uint64_t *start, uint64_
 /* Copy up to len bytes of the notes (PT_NOTE blob) or of the VMCOREINFO text. */
 int kpy_dump_notes(struct kpy_dump *d, void *buf, size_t len);
 int kpy_dump_vmcoreinfo(struct kpy_dump *d, void *buf, size_t len);
+/* Physical bytes across frames: 0, or kpy_dump_read_page's errors. */
+int kpy_dump_read_phys(struct kpy_dump *d, uint64_t paddr, void *buf, size_t len);
+/* Kernel virtual addresses (x86_64: kernel text, direct map, page-table walk from
+ * init_top_pgt): 0, -ENOTSUP (not x86_64 or no VMCOREINFO), -EFAULT (not mapped). */
+int kpy_dump_vtop(struct kpy_dump *d, uint64_t vaddr, uint64_t *paddr);
+int kpy_dump_read_virt(struct kpy_dump *d, uint64_t vaddr, void *buf, size_t len);
+/* The kernel log as kexec-tools' vmcore-dmesg prints it: *text (free with kpy_free) and
+ * *len; -ENOENT when VMCOREINFO lacks a key (kpy_dump_error_message names it). */
+int kpy_dump_dmesg(struct kpy_dump *d, char **text, size_t *len);
+void kpy_free(void *p);
+
 /* File offset and message of the last failure. */
 uint64_t kpy_dump_error_offset(const struct kpy_dump *d);
 const char *kpy_dump_error_message(const struct kpy_dump *d);

@@ -61,24 +61,57 @@ void kpy_batch_free(struct kpy_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Describe the next batch (frames only; no data yet). 0, or -ENOENT at the end. */
+/* Dump levels 2-31: skip the left-out frames at the start of the rest of the run, then
+ * cut the batch at the next left-out frame. 0, or -errno. */
+static int filter_batch(struct kpy_copy_ctx *cx, const struct kpy_run *r, uint64_t *n)
+{
+	uint64_t skip = 0, keep = 0;
+	int k = 0;
+
+	while (cx->run_pos + skip < r->count &&
+	       (k = kpy_filter_keep(cx->filter, r->pfn + cx->run_pos + skip)) == 0)
+		skip++;
+	if (k < 0)
+		return k;
+	cx->run_pos += skip;
+	cx->st->pages_excluded += skip;
+	cx->frames_done += skip;
+	while (keep < *n && cx->run_pos + keep < r->count &&
+	       (k = kpy_filter_keep(cx->filter, r->pfn + cx->run_pos + keep)) == 1)
+		keep++;
+	*n = keep;
+	return k < 0 ? k : 0;
+}
+
+/* Describe the next batch (frames only; no data yet). 0, or -ENOENT at the end (and
+ * cx->iter_err when the page filter failed). */
 int kpy_next_batch(struct kpy_copy_ctx *cx, struct kpy_batch *b)
 {
 	const struct kpy_run *r;
+	uint64_t n = kpy_batch_pages(cx->page_size);
 
-	while (cx->run_idx < cx->in.nruns &&
-	       cx->run_pos == cx->in.runs[cx->run_idx].count) {
-		cx->run_idx++;
-		cx->run_pos = 0;
+	for (;;) {
+		while (cx->run_idx < cx->in.nruns &&
+		       cx->run_pos == cx->in.runs[cx->run_idx].count) {
+			cx->run_idx++;
+			cx->run_pos = 0;
+		}
+		if (cx->run_idx == cx->in.nruns || cx->iter_err)
+			return -ENOENT;
+		r = &cx->in.runs[cx->run_idx];
+		n = kpy_batch_pages(cx->page_size);
+		if (!cx->filter)
+			break;
+		if ((cx->iter_err = filter_batch(cx, r, &n)))
+			return -ENOENT;
+		if (n)
+			break;
 	}
-	if (cx->run_idx == cx->in.nruns)
-		return -ENOENT;
-	r = &cx->in.runs[cx->run_idx];
 	b->run = r;
 	b->pfn = r->pfn + cx->run_pos;
 	b->n = r->count - cx->run_pos;
-	if (b->n > kpy_batch_pages(cx->page_size))
-		b->n = kpy_batch_pages(cx->page_size);
+	if (b->n > n)
+		b->n = n;
 	cx->run_pos += b->n;
 	b->err = 0;
 	b->out_len = 0;

@@ -29,10 +29,9 @@ static int check_opts(const struct kpy_copy_opts *o, char *msg)
 		KPY_MSG(msg, "dump level %d is out of range (0-31)", o->dump_level);
 		return -EINVAL;
 	}
-	if (o->dump_level > 1) {
-		KPY_MSG(msg, "dump level %d excludes page cache, user or free pages: that needs "
-			"vmcoreinfo-based page filtering, which is not implemented yet; "
-			"use -d 0 (everything) or -d 1 (leave out zero pages)", o->dump_level);
+	if (o->dump_level > 1 && o->format == KPY_FMT_ELF) {
+		KPY_MSG(msg, "dump level %d with ELF output is not supported yet: use the "
+			"kdump-compressed format, or -d 0 or 1", o->dump_level);
 		return -ENOTSUP;
 	}
 	if (o->format != KPY_FMT_KDUMP && o->format != KPY_FMT_ELF) {
@@ -98,7 +97,13 @@ static int setup(struct kpy_copy_ctx *cx, int in_fd, int out_fd, const struct kp
 	cx->ops = o->format == KPY_FMT_ELF ? &kpy_elf_writer : &kpy_kdump_writer;
 	st->pages_in = cx->in.nr_frames;
 	st->page_size = cx->page_size;
-	return 0;
+	if (o->dump_level > 1) {
+		if (!(cx->filter = calloc(1, sizeof(*cx->filter))))
+			return -ENOMEM;
+		ret = kpy_filter_init(cx->filter, &cx->in, o->dump_level, o->filter_window,
+				      st->message);
+	}
+	return ret;
 }
 
 static int start_output(struct kpy_copy_ctx *cx)
@@ -154,6 +159,8 @@ int kpy_vmcore_copy(int in_fd, int out_fd, const struct kpy_copy_opts *opts,
 	cx->in.src.fd = -1;
 	if ((ret = setup(cx, in_fd, out_fd, opts)) == 0 && (ret = start_output(cx)) == 0) {
 		ret = kpy_run_pipeline(cx);
+		if (!ret && cx->iter_err)
+			ret = cx->iter_err;
 		ret = finish(cx, ret);
 	}
 	if (cx->ops && cx->ops->free)
@@ -161,6 +168,9 @@ int kpy_vmcore_copy(int in_fd, int out_fd, const struct kpy_copy_opts *opts,
 	st->bytes_out = cx->out.bytes;
 	st->file_size = cx->out.end;
 	st->elapsed_ns = kpy_now_ns() - t0;
+	if (cx->filter)
+		kpy_filter_fini(cx->filter);
+	free(cx->filter);
 	kpy_elf_close(&cx->in);
 	free(cx);
 	return ret;

@@ -17,6 +17,13 @@ struct kpy_dump {
 	struct kpy_kdump_in kd;
 	uint64_t err_off;
 	char message[KPY_MSG_LEN];
+	/* virtual addresses (x86_64), set up on first use */
+	int x86_state;               /* 0: not yet, 1: ready, <0: -errno */
+	struct kpy_notes kd_notes;   /* kdump: a view of kd.notes */
+	struct kpy_x86 x86;
+	unsigned char *page;         /* one-frame cache for physical reads */
+	uint64_t page_pfn;
+	int page_valid;
 };
 
 static void info_from_elf(struct kpy_dump *d, struct kpy_dump_info *i)
@@ -123,6 +130,7 @@ void kpy_dump_close(struct kpy_dump *d)
 	else
 		kpy_kdump_in_close(&d->kd);
 	kpy_src_close(&d->src);
+	free(d->page);
 	free(d);
 }
 
@@ -243,4 +251,119 @@ int kpy_dump_verify(struct kpy_dump *d, struct kpy_verify_stats *st, kpy_progres
 	}
 	free(page);
 	return st->bad ? -EBADMSG : 0;
+}
+
+static uint32_t dump_page_size(const struct kpy_dump *d)
+{
+	return d->format == KPY_FMT_ELF ? d->elf.page_size : d->kd.bs;
+}
+
+int kpy_dump_read_phys(struct kpy_dump *d, uint64_t paddr, void *buf, size_t len)
+{
+	uint32_t ps = dump_page_size(d);
+	unsigned char *out = buf;
+
+	if (!d->page && !(d->page = malloc(ps)))
+		return -ENOMEM;
+	while (len) {
+		uint64_t pfn = paddr / ps;
+		size_t in = paddr % ps, n = ps - in < len ? ps - in : len;
+		if (!d->page_valid || d->page_pfn != pfn) {
+			d->page_valid = 0;
+			int ret = kpy_dump_read_page(d, pfn, d->page);
+			if (ret)
+				return ret;
+			d->page_pfn = pfn;
+			d->page_valid = 1;
+		}
+		memcpy(out, d->page + in, n);
+		out += n;
+		paddr += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int phys_reader(void *ctx, uint64_t paddr, void *buf, size_t len)
+{
+	return kpy_dump_read_phys(ctx, paddr, buf, len);
+}
+
+/* ELF: the kernel-text PT_LOAD gives phys_base, a RAM PT_LOAD the direct map. */
+static void x86_from_elf(struct kpy_dump *d)
+{
+	const struct kpy_elf *e = &d->elf;
+	uint64_t lo = UINT64_MAX, hi = 0, off = 0;
+
+	if (e->have_kernel_text && e->kernel_vaddr >= KPY_X86_KERNEL_MAP)
+		kpy_x86_set_phys_base(&d->x86, e->kernel_paddr -
+				      (e->kernel_vaddr - KPY_X86_KERNEL_MAP));
+	for (size_t i = 0; i < e->npieces; i++) {
+		const struct kpy_piece *p = &e->pieces[i];
+		if (p->vaddr >= KPY_X86_KERNEL_MAP || p->vaddr < 0x8000000000000000ull)
+			continue;
+		if (!off)
+			off = p->vaddr - p->paddr;
+		if (p->vaddr - p->paddr != off)
+			return;         /* not one linear map: leave it to the walk */
+		lo = p->paddr < lo ? p->paddr : lo;
+		hi = p->end > hi ? p->end : hi;
+	}
+	if (off && hi)
+		kpy_x86_set_page_offset(&d->x86, off, off + hi);
+}
+
+static int x86_setup(struct kpy_dump *d)
+{
+	const struct kpy_notes *n = kpy_dump_notes_view(d);
+
+	if (d->format == KPY_FMT_ELF && d->elf.machine != 62)     /* EM_X86_64 */
+		return -ENOTSUP;
+	if (!n->vmcoreinfo_size)
+		return -ENOENT;
+	kpy_x86_init(&d->x86, n, phys_reader, d);
+	if (d->format == KPY_FMT_KDUMP)
+		kpy_x86_set_phys_base(&d->x86, d->kd.phys_base);
+	else
+		x86_from_elf(d);
+	return 0;
+}
+
+static int x86_ready(struct kpy_dump *d)
+{
+	if (!d->x86_state)
+		d->x86_state = x86_setup(d) ? -1 : 1;
+	return d->x86_state == 1 ? 0 : -ENOTSUP;
+}
+
+int kpy_dump_vtop(struct kpy_dump *d, uint64_t vaddr, uint64_t *paddr)
+{
+	int ret = x86_ready(d);
+
+	return ret ? ret : kpy_x86_vtop(&d->x86, vaddr, paddr);
+}
+
+int kpy_dump_read_virt(struct kpy_dump *d, uint64_t vaddr, void *buf, size_t len)
+{
+	int ret = x86_ready(d);
+
+	return ret ? ret : kpy_x86_read(&d->x86, vaddr, buf, len);
+}
+
+/* The VMCOREINFO notes of an open dump (for dmesg.c and the classifier). */
+const struct kpy_notes *kpy_dump_notes_view(struct kpy_dump *d)
+{
+	if (d->format == KPY_FMT_ELF)
+		return &d->elf.notes;
+	if (!d->kd_notes.buf) {
+		d->kd_notes.buf = d->kd.notes;
+		d->kd_notes.size = d->kd.note_size;
+		kpy_notes_scan(&d->kd_notes);
+	}
+	return &d->kd_notes;
+}
+
+char *kpy_dump_message(struct kpy_dump *d)
+{
+	return d->message;
 }

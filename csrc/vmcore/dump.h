@@ -27,4 +27,8 @@ int kpy_kdump_in_read(struct kpy_kdump_in *k, uint64_t pfn, unsigned char *page)
 int kpy_kdump_in_next_run(const struct kpy_kdump_in *k, uint64_t pfn, uint64_t *start,
 			  uint64_t *count);
 
+struct kpy_dump;
+const struct kpy_notes *kpy_dump_notes_view(struct kpy_dump *d);
+char *kpy_dump_message(struct kpy_dump *d);   /* writable, KPY_MSG_LEN */
+
 #endif

@@ -109,19 +109,45 @@ static void bitmap_chunk(const struct kpy_elf *e, unsigned char *buf, uint64_t l
 	}
 }
 
-static int write_bitmaps(struct kpy_copy_ctx *cx, struct kdump_w *w)
+/* The 2nd bitmap's chunk: RAM frames the filter keeps; counts them into *kept. */
+static int filter_chunk(struct kpy_copy_ctx *cx, unsigned char *buf, uint64_t lo, size_t len,
+			uint64_t *kept)
+{
+	for (size_t i = 0; i < len; i++) {
+		for (int bit = 0; bit < 8; bit++) {
+			if (!(buf[i] & (1u << bit)))
+				continue;
+			int k = kpy_filter_keep(cx->filter, (lo + i) * 8 + (uint64_t)bit);
+			if (k < 0)
+				return k;
+			if (k)
+				(*kept)++;
+			else
+				buf[i] &= (unsigned char)~(1u << bit);
+		}
+	}
+	return 0;
+}
+
+/* Both bitmaps, a chunk at a time; *kept = frames set in the 2nd. */
+static int write_bitmaps(struct kpy_copy_ctx *cx, struct kdump_w *w, uint64_t *kept)
 {
 	unsigned char *buf = malloc(BITMAP_CHUNK);
 	int ret = 0;
 
 	if (!buf)
 		return -ENOMEM;
+	*kept = cx->in.nr_frames;
+	if (cx->filter)
+		*kept = 0;
 	for (uint64_t lo = 0; lo < w->bitmap_bytes && !ret; lo += BITMAP_CHUNK) {
 		size_t len = w->bitmap_bytes - lo < BITMAP_CHUNK ? (size_t)(w->bitmap_bytes - lo)
 								  : BITMAP_CHUNK;
 		bitmap_chunk(&cx->in, buf, lo, len);
-		/* dump levels 0 and 1 keep every RAM frame: both bitmaps are the same */
 		ret = kpy_sink_pwrite(&cx->out, buf, len, w->bitmap1_off + lo);
+		/* dump levels 0 and 1 keep every RAM frame: both bitmaps are the same */
+		if (!ret && cx->filter)
+			ret = filter_chunk(cx, buf, lo, len, kept);
 		if (!ret)
 			ret = kpy_sink_pwrite(&cx->out, buf, len, w->bitmap2_off + lo);
 	}
@@ -138,7 +164,6 @@ static void layout(struct kpy_copy_ctx *cx, struct kdump_w *w)
 	w->bitmap1_off = (1 + w->sub_blocks) * w->bs;
 	w->bitmap2_off = w->bitmap1_off + w->bitmap_blocks * w->bs;
 	w->table_off = w->bitmap2_off + w->bitmap_blocks * w->bs;
-	w->data_start = w->table_off + cx->in.nr_frames * DESC_SIZE;
 	w->share_zero = cx->opts.dump_level & 1;
 }
 
@@ -160,6 +185,7 @@ static int write_zero_page(struct kpy_copy_ctx *cx, struct kdump_w *w)
 static int kd_begin(struct kpy_copy_ctx *cx)
 {
 	struct kdump_w *w = calloc(1, sizeof(*w));
+	uint64_t kept;
 	int ret;
 
 	if (!w)
@@ -172,11 +198,17 @@ static int kd_begin(struct kpy_copy_ctx *cx)
 	w->block = malloc(w->bs);
 	if (!w->chunk || !w->iov || !w->page_end || !w->block)
 		return -ENOMEM;
-	if ((ret = kpy_sink_reserve(&cx->out, w->data_start + (w->share_zero ? w->bs : 0))))
+	/* the bitmaps first: with a page filter they say how long the table is */
+	if ((ret = kpy_sink_reserve(&cx->out, w->table_off)) ||
+	    (ret = write_bitmaps(cx, w, &kept)))
+		return ret;
+	w->data_start = w->table_off + kept * DESC_SIZE;
+	if ((ret = kpy_sink_reserve_range(&cx->out, w->table_off,
+					  w->data_start + (w->share_zero ? w->bs : 0))))
 		return ret;
 	build_main_header(cx, w, w->block, (uint32_t)cx->opts.codec | KPY_DUMP_INCOMPLETE);
 	if ((ret = kpy_sink_pwrite(&cx->out, w->block, w->bs, 0)) ||
-	    (ret = write_sub_header(cx, w)) || (ret = write_bitmaps(cx, w)))
+	    (ret = write_sub_header(cx, w)))
 		return ret;
 	w->data_off = w->data_start;
 	return w->share_zero ? write_zero_page(cx, w) : 0;

@@ -139,21 +139,27 @@ int kpy_sink_pwrite(struct kpy_sink *s, const void *buf, size_t len, uint64_t of
  */
 int kpy_sink_reserve(struct kpy_sink *s, uint64_t len)
 {
+	return kpy_sink_reserve_range(s, 0, len);
+}
+
+/* The same for [start, end) only: what was written below start stays. */
+int kpy_sink_reserve_range(struct kpy_sink *s, uint64_t start, uint64_t len)
+{
 	static const unsigned char zeros[65536];
 
-	if (s->flattened)
+	if (s->flattened || len <= start)
 		return 0;
 	if (s->limit && len > s->limit) {
 		s->err_off = s->limit;
 		return -EFBIG;
 	}
-	if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len) == 0)
+	if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)(len - start)) == 0)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) {
-		s->err_off = 0;
+		s->err_off = start;
 		return -errno;
 	}
-	for (uint64_t off = 0; off < len; off += sizeof(zeros)) {
+	for (uint64_t off = start; off < len; off += sizeof(zeros)) {
 		size_t n = len - off < sizeof(zeros) ? (size_t)(len - off) : sizeof(zeros);
 		int ret = kpy_pwrite_full(s->fd, zeros, n, off);
 		if (ret) {

@@ -113,6 +113,69 @@ int kpy_elf_read_frames(struct kpy_elf *e, const struct kpy_run *r, uint64_t pfn
 const struct kpy_run *kpy_elf_find_run(const struct kpy_elf *e, uint64_t pfn);
 int kpy_elf_read_vaddr(struct kpy_elf *e, uint64_t vaddr, void *buf, size_t len);
 
+/* ---- x86_64.c: kernel virtual -> physical ---- */
+#define KPY_X86_KERNEL_MAP 0xffffffff80000000ull   /* __START_KERNEL_map */
+
+/* Reads physical memory: 0, -ENOENT (not in the dump), other -errno. */
+typedef int (*kpy_phys_read_fn)(void *ctx, uint64_t paddr, void *buf, size_t len);
+
+struct kpy_x86 {
+	kpy_phys_read_fn read;
+	void *ctx;
+	uint64_t phys_base, kernel_offset;
+	uint64_t top_pgt_vaddr;            /* SYMBOL(init_top_pgt) */
+	int levels;                        /* 4 or 5 (NUMBER(pgtable_l5_enabled)) */
+	int have_phys_base, have_top_pgt, have_page_offset;
+	uint64_t page_offset, direct_end;  /* direct map [page_offset, direct_end) */
+	uint64_t tlb_vaddr, tlb_paddr, tlb_size;   /* last large leaf of a walk */
+};
+
+int kpy_x86_init(struct kpy_x86 *x, const struct kpy_notes *n, kpy_phys_read_fn read,
+		 void *ctx);
+/* phys_base when VMCOREINFO lacks NUMBER(phys_base) (kernel-text PT_LOAD, kdump header) */
+void kpy_x86_set_phys_base(struct kpy_x86 *x, uint64_t phys_base);
+void kpy_x86_set_page_offset(struct kpy_x86 *x, uint64_t page_offset, uint64_t end);
+/* 0, -ENOENT (no way to translate), -EFAULT (not mapped), or the reader's error */
+int kpy_x86_vtop(struct kpy_x86 *x, uint64_t vaddr, uint64_t *paddr);
+int kpy_x86_read(struct kpy_x86 *x, uint64_t vaddr, void *buf, size_t len);
+
+/* ---- filter.c: dump levels 2-31 (page classification) ---- */
+#define KPY_FILTER_WINDOW (1ull << 19)    /* frames per window (64 KiB of bitmap) */
+
+struct kpy_filter {
+	struct kpy_elf *in;
+	struct kpy_x86 x86;
+	int level;
+	char *msg;
+	uint64_t window, win_start, windows, unreadable;
+	uint64_t *keep;                       /* window bitmap: 1 = keep */
+	unsigned char *pages;                 /* struct pages being classified */
+	unsigned char *frame;                 /* one input frame (page-table reads) */
+	uint64_t frame_pfn;
+	int frame_ok;
+	/* SPARSEMEM */
+	uint64_t mem_section, ms_size, ms_map_off, per_root;
+	unsigned section_shift;               /* SECTION_SIZE_BITS - PAGE_SHIFT */
+	uint64_t sec_nr, sec_map;
+	int sec_valid;
+	/* struct page */
+	uint64_t sp_size, off_flags, off_mapping, off_mapcount, off_private, off_head;
+	uint64_t off_order, off_dtor, head_mask;
+	int have_mapcount, have_private, have_head, have_order, have_dtor, have_head_mask;
+	int64_t pg_lru, pg_private, pg_swapcache, pg_swapbacked, pg_slab, pg_hwpoison;
+	int64_t hugetlb_dtor;
+	int32_t buddy_val, offline_val, slab_val, hugetlb_val;
+	int have_swapbacked, have_slab, have_slab_val, have_hwpoison, have_offline;
+	int have_hugetlb_dtor, have_hugetlb_val;
+};
+
+/* Feature checks: -ENOTSUP with msg naming the VMCOREINFO key a requested bit needs. */
+int kpy_filter_init(struct kpy_filter *f, struct kpy_elf *in, int level, uint64_t window,
+		    char *msg);
+void kpy_filter_fini(struct kpy_filter *f);
+/* 1 keep frame pfn, 0 leave it out. Frames are best asked for in increasing order. */
+int kpy_filter_keep(struct kpy_filter *f, uint64_t pfn);
+
 /* ---- codec.c ---- */
 struct kpy_codec {
 	int codec;
@@ -191,6 +254,7 @@ int kpy_sink_writev(struct kpy_sink *s, const struct iovec *iov, int cnt, uint64
 		    uint64_t *done);
 int kpy_sink_pwrite(struct kpy_sink *s, const void *buf, size_t len, uint64_t off);
 int kpy_sink_reserve(struct kpy_sink *s, uint64_t len);
+int kpy_sink_reserve_range(struct kpy_sink *s, uint64_t start, uint64_t len);
 int kpy_sink_finish(struct kpy_sink *s);
 
 /* ---- the copy context (copy.c) ---- */
@@ -209,6 +273,8 @@ struct kpy_copy_ctx {
 	uint64_t run_pos;
 	uint64_t frames_done;
 	unsigned last_permille;
+	struct kpy_filter *filter;   /* dump levels 2-31; NULL keeps every frame */
+	int iter_err;                /* a filter failure seen by kpy_next_batch */
 	/* writer state */
 	const struct kpy_writer_ops *ops;
 	void *w;

@@ -16,6 +16,10 @@ Read physical memory back from an ELF, kdump-compressed or flattened dump::
         data = d.read(0x1000000, 64)
         d.verify()
 
+The kernel log, as vmcore-dmesg prints it::
+
+    print(vmcore.dmesg("/var/crash/vmcore"), end="")
+
 Rebuild a flattened stream (vmcore-copy -F ... | ssh host vmcore-copy -R FILE)::
 
     vmcore.rearrange(sys.stdin.buffer, "vmcore")
@@ -25,13 +29,13 @@ byte offset. The `vmcore-copy` executable does the same from the shell (and in t
 capture initramfs, without Python).
 """
 from .copy import COMPRESSIONS, FORMATS, CopyStats, copy, rearrange
-from .dump import Dump, VerifyStats, open
+from .dump import Dump, VerifyStats, dmesg, open
 from .errors import (CorruptPageError, DumpFormatError, DumpWriteError,
                      IncompleteDumpError, OptionError, PageLostError, PageNotInDump,
                      VmcoreError)
 from .tool import executable
 
-__all__ = ["copy", "rearrange", "open", "Dump", "CopyStats", "VerifyStats", "FORMATS",
+__all__ = ["copy", "rearrange", "open", "dmesg", "Dump", "CopyStats", "VerifyStats", "FORMATS",
            "COMPRESSIONS", "executable", "VmcoreError", "OptionError", "DumpFormatError",
            "DumpWriteError", "IncompleteDumpError", "PageNotInDump", "PageLostError",
            "CorruptPageError"]

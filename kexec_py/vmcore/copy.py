@@ -1,4 +1,5 @@
 """copy(): save a vmcore as a kdump-compressed, ELF or flattened dump (the C copier)."""
+import errno as _errno
 import os
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional, Union
@@ -48,11 +49,9 @@ def _check_options(format, compression, dump_level, threads, flattened):
         raise OptionError("ELF dumps are not compressed: use compression='none'")
     if not isinstance(dump_level, int) or not 0 <= dump_level <= 31:
         raise OptionError("dump_level must be 0..31, not %r" % (dump_level,))
-    if dump_level > 1:
-        raise OptionError(
-            "dump level %d leaves out page cache, user or free pages: that needs "
-            "vmcoreinfo-based page filtering, which is not implemented yet; use 0 "
-            "(everything) or 1 (leave out zero pages)" % dump_level)
+    if dump_level > 1 and format == "elf":
+        raise OptionError("dump level %d with ELF output is not supported yet: use the "
+                          "kdump format, or dump level 0 or 1" % dump_level)
     if not isinstance(threads, int) or not 0 <= threads <= 256:
         raise OptionError("threads must be 0..256, not %r" % (threads,))
     if compression != "none" and not native.codec_available(compression):
@@ -96,6 +95,9 @@ def _raise_failure(err, src_name, dst_name, made):
     if err.stats and err.stats.get("err_in_output"):
         raise DumpWriteError(dst_name, err.message, offset=err.offset, errno=err.errno,
                              stats=stats) from None
+    if err.errno == _errno.ENOTSUP:
+        # a dump level this vmcore cannot support (the message names the missing key)
+        raise OptionError("%s: %s" % (src_name, err.message)) from None
     named = err.offset is not None and "offset" in err.message
     exc = DumpFormatError(src_name, err.message, offset=None if named else err.offset)
     exc.offset = err.offset
@@ -105,7 +107,8 @@ def _raise_failure(err, src_name, dst_name, made):
 def copy(src: PathOrFd, dst, *, format: str = "kdump", compression: str = "none",
          dump_level: int = 1, threads: int = 1, progress: Optional[Progress] = None,
          flattened: bool = False, size_limit: Optional[int] = None,
-         overwrite: bool = False, use_mmap: bool = True) -> CopyStats:
+         overwrite: bool = False, use_mmap: bool = True,
+         filter_window: Optional[int] = None) -> CopyStats:
     """Copy the ELF vmcore src (a path such as "/proc/vmcore", or an open fd) into dst.
 
     dst: a path (created with mode 0600; an existing file is an error unless
@@ -113,9 +116,14 @@ def copy(src: PathOrFd, dst, *, format: str = "kdump", compression: str = "none"
 
     format: "kdump" (kdump-compressed, what crash and drgn read best) or "elf".
     compression: "none", "zlib", "lzo", "zstd" or "snappy" (kdump only; each page on
-    its own). dump_level: 0 keeps every page, 1 leaves out zero pages (kdump: they
-    share one stored zero page; ELF: runs of 256+ are left to p_memsz). 2-31 raise
-    OptionError: they need page filtering that is not implemented yet.
+    its own). dump_level: makedumpfile's bits, 0..31: 1 leaves out zero pages (kdump:
+    they share one stored zero page; ELF: runs of 256+ are left to p_memsz), 2 page
+    cache, 4 page cache including private, 8 user pages, 16 free pages; with any of
+    2-16 hardware-poisoned and offline pages go too. Bits 2-16 read the crashed
+    kernel's struct pages (x86_64, VMCOREINFO) and need the kdump format; a key they
+    need that the kernel does not export raises OptionError naming it.
+    filter_window: frames classified at once for bits 2-16 (memory stays bounded by
+    it; default 512Ki frames, a 64 KiB bitmap).
     threads: compression workers; 0 or 1 keeps everything on the calling thread.
     flattened: write makedumpfile's flattened stream (rebuild it with rearrange()).
     size_limit: stop at this many bytes, leaving an incomplete dump.
@@ -140,7 +148,8 @@ def copy(src: PathOrFd, dst, *, format: str = "kdump", compression: str = "none"
             status, raw = native.vmcore_copy(
                 in_fd, out_fd, fmt=format, codec=compression, dump_level=dump_level,
                 threads=threads, flattened=flattened, no_mmap=not use_mmap,
-                size_limit=size_limit or 0, progress=progress)
+                size_limit=size_limit or 0, progress=progress,
+                filter_window=filter_window or 0)
         except native.SyscallError as err:
             if close_out:
                 os.close(out_fd)

@@ -7,7 +7,8 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from .. import native
 from . import vmcoreinfo as _vmcoreinfo
-from .errors import CorruptPageError, DumpFormatError, PageLostError, PageNotInDump
+from .errors import (CorruptPageError, DumpFormatError, PageLostError, PageNotInDump,
+                     VmcoreError)
 
 _CODEC_NAMES = {0: "none", 0x1: "zlib", 0x2: "lzo", 0x4: "snappy", 0x20: "zstd"}
 
@@ -136,6 +137,34 @@ class Dump:
         for start, count in self.runs():
             yield from range(start, start + count)
 
+    # ---- kernel virtual addresses (x86_64) ----
+    def vtop(self, vaddr: int) -> int:
+        """Physical address of a kernel virtual address: kernel text through phys_base,
+        the direct map, anything else by walking the page tables from init_top_pgt.
+        Raises VmcoreError when the address is not mapped or cannot be translated."""
+        try:
+            return self._h.vtop(vaddr)
+        except native.SyscallError as err:
+            raise VmcoreError("%s: cannot translate %#x: %s"
+                              % (self.path, vaddr, err.strerror)) from None
+
+    def read_virt(self, vaddr: int, size: int) -> bytes:
+        """size bytes at a kernel virtual address (VmcoreError if any is unreadable)."""
+        try:
+            return self._h.read_virt(vaddr, size)
+        except native.SyscallError as err:
+            raise VmcoreError("%s: cannot read %d bytes at %#x: %s"
+                              % (self.path, size, vaddr, err.strerror)) from None
+
+    def dmesg(self) -> str:
+        """The kernel log, line for line as kexec-tools' vmcore-dmesg prints it (bytes
+        that are neither printable nor white space as \\xNN, so the text is ASCII)."""
+        try:
+            return self._h.dmesg().decode("ascii", "replace")
+        except native.SyscallError as err:
+            raise VmcoreError("%s: no kernel log: %s"
+                              % (self.path, err.message or err.strerror)) from None
+
     def verify(self, progress: Optional[Callable[[int, int, int], Optional[bool]]] = None
                ) -> VerifyStats:
         """Decode every page the dump lists. progress(done, total, 0) as for copy()."""
@@ -150,3 +179,10 @@ def open(path) -> Dump:  # noqa: A001 - the module's API mirrors the builtin
     """Open a dump (ELF, kdump-compressed, flattened) for reading physical pages.
     Raises DumpFormatError naming the file (and offset) when it is none of those."""
     return Dump(path)
+
+
+def dmesg(path) -> str:
+    """The kernel log held in a dump (ELF vmcore or kdump-compressed, flattened or not),
+    as kexec-tools' vmcore-dmesg prints it."""
+    with Dump(path) as d:
+        return d.dmesg()

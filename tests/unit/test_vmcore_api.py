@@ -53,7 +53,8 @@ def test_copy_from_and_to_file_descriptors(source, tmp_path):
 @pytest.mark.parametrize("kwargs,text", [
     (dict(format="xml"), "format must be"), (dict(compression="bz2"), "compression must be"),
     (dict(format="elf", compression="lzo"), "not compressed"),
-    (dict(dump_level=31), "vmcoreinfo-based page filtering"),
+    (dict(dump_level=31), "needs SYMBOL(mem_section) in VMCOREINFO"),
+    (dict(dump_level=2, format="elf"), "not supported yet"),
     (dict(dump_level=-1), "dump_level must be"), (dict(threads=-2), "threads must be")])
 def test_bad_options(source, tmp_path, kwargs, text):
     with pytest.raises(vmcore.OptionError) as info:

@@ -24,7 +24,9 @@ from kexec_py.cpio import CpioWriter
 from .kernel import ensure_kernel
 
 MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-           "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p")
+           "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p",
+           # ext4 on a loop device (page-cache pages of a disk-backed file system)
+           "crc32c_generic", "crc16", "mbcache", "jbd2", "ext4", "loop")
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox", "/sbin/busybox")
 DEFAULT_TIMEOUT = 900  # seconds for a whole boot chain: TCG on a shared 2-core machine
 MARKER_NAME = "kpy-marker"
