@@ -167,6 +167,8 @@ void kpy_free(void *p);
 /* File offset and message of the last failure. */
 uint64_t kpy_dump_error_offset(const struct kpy_dump *d);
 const char *kpy_dump_error_message(const struct kpy_dump *d);
+/* "zlib", "lzo", "zstd", "snappy" or "none" for a KPY_CODEC_* value. */
+const char *kpy_codec_name(int codec);
 
 struct kpy_verify_stats {
 	uint64_t frames;          /* frames the dump lists */

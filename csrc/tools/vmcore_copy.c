@@ -240,17 +240,6 @@ static void progress_init(struct progress *p, const struct args *a, const char *
 	(void)a;
 }
 
-static const char *codec_name(int codec)
-{
-	switch (codec) {
-	case KPY_CODEC_ZLIB: return "zlib";
-	case KPY_CODEC_LZO: return "lzo";
-	case KPY_CODEC_ZSTD: return "zstd";
-	case KPY_CODEC_SNAPPY: return "snappy";
-	default: return "none";
-	}
-}
-
 static void print_json(const struct args *a, const struct kpy_copy_stats *st, int rc)
 {
 	FILE *f = a->o.flattened ? stderr : stdout;
@@ -265,7 +254,7 @@ static void print_json(const struct args *a, const struct kpy_copy_stats *st, in
 		(unsigned long long)st->pages_lost, (unsigned long long)st->bytes_out,
 		(unsigned long long)st->file_size, (double)st->elapsed_ns / 1e9, st->page_size,
 		st->incomplete ? "true" : "false",
-		a->o.format == KPY_FMT_ELF ? "elf" : "kdump", codec_name(a->o.codec),
+		a->o.format == KPY_FMT_ELF ? "elf" : "kdump", kpy_codec_name(a->o.codec),
 		a->o.dump_level, a->o.threads, rc);
 	fflush(f);
 }
@@ -397,7 +386,7 @@ static int do_verify(const struct args *a)
 	msg(a, ML_COMMON | ML_REPORT, "%s: %s%s%s, %llu pages: %llu ok, %llu lost, %llu bad%s",
 	    a->in, info.flattened ? "flattened " : "",
 	    info.format == KPY_FMT_ELF ? "ELF" : "kdump-compressed ",
-	    info.format == KPY_FMT_ELF ? "" : codec_name(info.codec),
+	    info.format == KPY_FMT_ELF ? "" : kpy_codec_name(info.codec),
 	    (unsigned long long)vs.frames, (unsigned long long)vs.ok, (unsigned long long)vs.lost,
 	    (unsigned long long)vs.bad, info.incomplete ? " (marked incomplete)" : "");
 	if (a->json)

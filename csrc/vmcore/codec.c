@@ -255,3 +255,14 @@ int kpy_codec_decompress(struct kpy_codec *c, int flags, const unsigned char *in
 		return -ENOTSUP;
 	}
 }
+
+const char *kpy_codec_name(int codec)
+{
+	switch (codec) {
+	case KPY_CODEC_ZLIB: return "zlib";
+	case KPY_CODEC_LZO: return "lzo";
+	case KPY_CODEC_ZSTD: return "zstd";
+	case KPY_CODEC_SNAPPY: return "snappy";
+	default: return "none";
+	}
+}

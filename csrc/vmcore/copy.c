@@ -12,17 +12,6 @@
 
 #include "vmcore.h"
 
-static const char *codec_name(int codec)
-{
-	switch (codec) {
-	case KPY_CODEC_ZLIB: return "zlib";
-	case KPY_CODEC_LZO: return "lzo";
-	case KPY_CODEC_ZSTD: return "zstd";
-	case KPY_CODEC_SNAPPY: return "snappy";
-	default: return "none";
-	}
-}
-
 static int check_opts(const struct kpy_copy_opts *o, char *msg)
 {
 	if (o->dump_level < 0 || o->dump_level > 31) {
@@ -44,7 +33,7 @@ static int check_opts(const struct kpy_copy_opts *o, char *msg)
 	}
 	if (!kpy_codec_available(o->codec)) {
 		KPY_MSG(msg, "%s compression is not available: this build has no lib%s",
-			codec_name(o->codec), codec_name(o->codec));
+			kpy_codec_name(o->codec), kpy_codec_name(o->codec));
 		return -ENOTSUP;
 	}
 	if (o->threads < 0 || o->threads > 256) {

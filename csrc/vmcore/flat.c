@@ -17,30 +17,12 @@
 
 #define BUF_SIZE (1u << 20)
 
-static int read_some(int fd, unsigned char *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t r = read(fd, buf + got, len - got);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -ENODATA;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
 static int replay(int in_fd, int out_fd, uint64_t off, uint64_t len, unsigned char *buf,
 		  struct kpy_flat_stats *st)
 {
 	while (len) {
 		size_t n = len < BUF_SIZE ? (size_t)len : BUF_SIZE;
-		int ret = read_some(in_fd, buf, n);
+		int ret = kpy_read_full(in_fd, buf, n);
 		if (ret) {
 			KPY_MSG(st->message, "the stream ends inside a record (for file offset %#llx)",
 				(unsigned long long)off);
@@ -63,7 +45,7 @@ static int replay(int in_fd, int out_fd, uint64_t off, uint64_t len, unsigned ch
 
 static int check_header(int in_fd, unsigned char *buf, struct kpy_flat_stats *st)
 {
-	int ret = read_some(in_fd, buf, KPY_FLAT_HDR_SIZE);
+	int ret = kpy_read_full(in_fd, buf, KPY_FLAT_HDR_SIZE);
 
 	if (ret || !kpy_flat_is_header(buf, KPY_FLAT_HDR_SIZE)) {
 		KPY_MSG(st->message, "not a flattened dump stream (no makedumpfile header at "
@@ -86,7 +68,7 @@ int kpy_flat_rearrange(int in_fd, int out_fd, struct kpy_flat_stats *st)
 		goto out;
 	for (;;) {
 		unsigned char h[16];
-		if ((ret = read_some(in_fd, h, sizeof(h)))) {
+		if ((ret = kpy_read_full(in_fd, h, sizeof(h)))) {
 			st->err_offset = pos;
 			KPY_MSG(st->message, "the stream ends at offset %#llx without an end record: "
 				"it was cut short", (unsigned long long)pos);

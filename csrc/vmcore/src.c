@@ -47,7 +47,7 @@ int kpy_pread_full(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int read_full(int fd, void *buf, size_t len)
+int kpy_read_full(int fd, void *buf, size_t len)
 {
 	unsigned char *p = buf;
 
@@ -143,7 +143,7 @@ static int skip_bytes(int fd, uint64_t len, uint64_t *pos)
 	}
 	while (len) {
 		size_t n = len < sizeof(tmp) ? (size_t)len : sizeof(tmp);
-		int ret = read_full(fd, tmp, n);
+		int ret = kpy_read_full(fd, tmp, n);
 		if (ret)
 			return ret;
 		len -= n;
@@ -160,7 +160,7 @@ static int index_flat(struct kpy_src *s, char *msg)
 
 	for (;;) {
 		unsigned char h[16];
-		int ret = read_full(s->fd, h, sizeof(h));
+		int ret = kpy_read_full(s->fd, h, sizeof(h));
 		if (ret) {
 			s->err_off = pos;
 			KPY_MSG(msg, "flattened stream ends at offset %#llx without an end record",
