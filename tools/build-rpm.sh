@@ -5,7 +5,7 @@
 set -eu
 distdir=${1:-dist}
 topdir=$(realpath -m "${2:-build/rpm}")
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+version=$(sed -n 's/^ *version="\(.*\)",/\1/p' setup.py)
 sdist=$(ls "$distdir"/kexec_py-"$version".tar.gz 2>/dev/null || ls "$distdir"/kexec-py-"$version".tar.gz)
 rm -rf "$topdir"
 mkdir -p "$topdir/SOURCES" "$topdir/SPECS" "$topdir/BUILD" "$topdir/RPMS" "$topdir/SRPMS"
