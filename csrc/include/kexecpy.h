@@ -45,6 +45,9 @@ int kpy_reboot_kexec(void);
  * would exceed max_out bytes, -ENOTSUP when built without libzstd.
  */
 int kpy_zstd_decompress_fd(int in_fd, int out_fd, uint64_t max_out);
+/* write() all len bytes, retrying short writes and EINTR; 0 or -errno. */
+int kpy_write_full(int fd, const void *buf, size_t len);
+
 /* 1 when built with libzstd, else 0. */
 int kpy_have_zstd(void);
 

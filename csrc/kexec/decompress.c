@@ -13,21 +13,6 @@
 #ifdef KPY_HAVE_ZSTD
 #include <zstd.h>
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int kpy_zstd_decompress_fd(int in_fd, int out_fd, uint64_t max_out)
 {
 	size_t in_cap = ZSTD_DStreamInSize(), out_cap = ZSTD_DStreamOutSize();
@@ -65,7 +50,7 @@ int kpy_zstd_decompress_fd(int in_fd, int out_fd, uint64_t max_out)
 				ret = -EFBIG;
 				goto done;
 			}
-			ret = write_all(out_fd, out, ob.pos);
+			ret = kpy_write_full(out_fd, out, ob.pos);
 			if (ret)
 				goto done;
 		}

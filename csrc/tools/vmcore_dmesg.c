@@ -19,20 +19,6 @@ static int usage(void)
 	return 1;
 }
 
-static int write_all(const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(STDOUT_FILENO, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int print_log(const char *path, int fd)
 {
 	struct kpy_dump_info info;
@@ -53,11 +39,11 @@ static int print_log(const char *path, int fd)
 		kpy_dump_close(d);
 		return 1;
 	}
-	ret = write_all(text, len);
+	ret = kpy_write_full(STDOUT_FILENO, text, len);
 	kpy_free(text);
 	kpy_dump_close(d);
 	if (ret) {
-		fprintf(stderr, "vmcore-dmesg: writing the log: %s\n", strerror(errno));
+		fprintf(stderr, "vmcore-dmesg: writing the log: %s\n", strerror(-ret));
 		return 1;
 	}
 	return 0;

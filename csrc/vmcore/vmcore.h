@@ -348,7 +348,6 @@ static inline uint64_t kpy_get_be64(const unsigned char *p)
 int kpy_pread_full(int fd, void *buf, size_t len, uint64_t off);
 /* read() exactly len bytes (a pipe may return less per call); -ENODATA at end of input. */
 int kpy_read_full(int fd, void *buf, size_t len);
-int kpy_write_full(int fd, const void *buf, size_t len);
 int kpy_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 uint64_t kpy_now_ns(void);
 
