@@ -59,8 +59,11 @@ def _check_options(format, compression, dump_level, threads, flattened):
 
 
 def _open_src(src):
+    """(fd, whether we opened it, name) for an fd, a binary file object or a path."""
     if isinstance(src, int):
         return src, False, "<fd %d>" % src
+    if hasattr(src, "fileno"):
+        return src.fileno(), False, getattr(src, "name", "<stream>")
     return os.open(src, os.O_RDONLY | os.O_CLOEXEC), True, os.fspath(src)
 
 
@@ -173,12 +176,7 @@ def rearrange(stream, dst, *, overwrite: bool = False) -> int:
     """Rebuild the dump file a flattened stream describes (vmcore-copy -R). stream: an
     fd, a path or a binary file object. Returns the rebuilt file's size. A stream cut
     short raises IncompleteDumpError; the file then keeps its incomplete mark."""
-    if isinstance(stream, int):
-        in_fd, close_in = stream, False
-    elif hasattr(stream, "fileno"):
-        in_fd, close_in = stream.fileno(), False
-    else:
-        in_fd, close_in = os.open(stream, os.O_RDONLY | os.O_CLOEXEC), True
+    in_fd, close_in, _ = _open_src(stream)
     try:
         out_fd, close_out, dst_name = _open_dst(dst, overwrite)
         try:
