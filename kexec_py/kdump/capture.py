@@ -1,0 +1,101 @@
+"""The capture kernel's command line, by RHEL kdump-utils' rules.
+
+Start from KDUMP_COMMANDLINE, or the running /proc/cmdline when it is empty. From that
+inherited part only: drop every parameter whose key is in KDUMP_COMMANDLINE_REMOVE or in
+the always-removed list, and every `key=` with an empty value. Then append, in order:
+KDUMP_COMMANDLINE_APPEND as written, kdump_test_id= (for `kdumpctl test`),
+disable_cpu_apicid=<the boot CPU's APIC id>, `<driver>.pretimeout=0` for each watchdog
+driver in use (hpwdt also gets kdumptimeout=0), and rd.systemd.gpt_auto=no.
+"""
+import fnmatch
+import os
+
+from .. import rootfs
+from ..cmdline import CommandLine
+
+ALWAYS_REMOVED = ("crashkernel", "panic_on_warn", "root", "rd.lvm.lv", "rd.luks.uuid",
+                  "rd.dm.uuid", "rd.md.uuid", "fcoe", "netroot", "rd.iscsi.initiator",
+                  "iscsi_initiator")
+
+
+def boot_cpu_apicid(root="/"):
+    """The `apicid` of processor 0 in /proc/cpuinfo, or None."""
+    text = rootfs.read_text(root, "/proc/cpuinfo") or ""
+    cpu = None
+    for line in text.split("\n"):
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key, value = key.strip(), value.strip()
+        if key == "processor":
+            cpu = value
+        elif key == "apicid" and cpu == "0":
+            return value
+    return None
+
+
+def _module_aliases(root, kver):
+    """[(pattern, module)] from lib/modules/KVER/modules.alias (modprobe -R's table)."""
+    for base in ("/lib/modules", "/usr/lib/modules"):
+        text = rootfs.read_text(root, "%s/%s/modules.alias" % (base, kver))
+        if text is not None:
+            out = []
+            for line in text.split("\n"):
+                parts = line.split()
+                if len(parts) == 3 and parts[0] == "alias":
+                    out.append((parts[1], parts[2]))
+            return out
+    return []
+
+
+def watchdog_drivers(root="/", kver=""):
+    """Modules driving the watchdogs in /sys/class/watchdog, as modprobe -R names them;
+    a built-in driver (no module) is named by its driver directory."""
+    base = rootfs.join(root, "/sys/class/watchdog")
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return []
+    aliases = None
+    found = []
+    for name in names:
+        dev = os.path.join(base, name, "device")
+        modalias = rootfs.read_first_line("/", os.path.join(dev, "modalias"))
+        if not modalias:
+            continue
+        if aliases is None:
+            aliases = _module_aliases(root, kver)
+        mods = [m for pat, m in aliases if fnmatch.fnmatchcase(modalias, pat)]
+        if not mods:
+            driver = os.path.join(dev, "driver", "module")
+            if os.path.islink(driver):
+                mods = [os.path.basename(os.readlink(driver))]
+        for m in mods:
+            m = m.replace("-", "_")
+            if m not in found:
+                found.append(m)
+    return found
+
+
+def capture_cmdline(sysconfig, root="/", kver="", test_id=None):
+    """The command line for the capture kernel (a str)."""
+    inherited = sysconfig["KDUMP_COMMANDLINE"] or rootfs.read_text(root, "/proc/cmdline") or ""
+    line = CommandLine(inherited.strip())
+    remove = set(ALWAYS_REMOVED)
+    for p in CommandLine(sysconfig["KDUMP_COMMANDLINE_REMOVE"]).params:
+        if p.value != "":
+            remove.add(p.key)
+    kept = [p.raw for p in line.params if p.key not in remove and p.value != ""]
+    words = kept + ([sysconfig["KDUMP_COMMANDLINE_APPEND"].strip()]
+                    if sysconfig["KDUMP_COMMANDLINE_APPEND"].strip() else [])
+    if test_id:
+        words.append("kdump_test_id=%s" % test_id)
+    apicid = boot_cpu_apicid(root)
+    if apicid:
+        words.append("disable_cpu_apicid=%s" % apicid)
+    for drv in watchdog_drivers(root, kver):
+        words.append("%s.pretimeout=0" % drv)
+        if drv == "hpwdt":
+            words.append("hpwdt.kdumptimeout=0")
+    words.append("rd.systemd.gpt_auto=no")
+    return " ".join(w for w in words if w)
