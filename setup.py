@@ -48,6 +48,8 @@ setup(
         "kexec = kexec_py.cli.kexec:main",
         "vmcore-copy = kexec_py.vmcore.tool:main",
         "vmcore-dmesg = kexec_py.vmcore.tool:dmesg_main",
+        "kdumpctl = kexec_py.cli.kdumpctl:main",
+        "mkdumprd = kexec_py.cli.mkdumprd:main",
     ]},
     classifiers=[
         "Operating System :: POSIX :: Linux",

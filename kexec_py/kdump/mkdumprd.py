@@ -1,0 +1,341 @@
+"""mkdumprd: the capture initramfs, built by the system's dracut with kexec-py's module.
+
+The image holds the C tools (vmcore-copy, vmcore-dmesg), a POSIX sh capture script
+(packaging/dracut/99kexec-py-kdump) and the plan rendered as shell assignments
+(/etc/kdump/plan.env): nothing in it parses kdump.conf at crash time, and it carries no
+interpreter but the shell. dracut runs host-only and strict, with the kdump module set
+only (no systemd in the image: dracut's own shell init, our cmdline hook tells it there
+is no root file system to wait for, and the capture runs as a pre-mount hook), the
+drivers of the dump target's device, and zstd compression. Next to the image a small
+JSON manifest records what it was built for (kdumpctl's rebuild rules read it).
+"""
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+
+from .. import rootfs
+from ..errors import KexecError
+from . import capture, rebuild, target as targetmod
+
+MODULE = "kexec-py-kdump"
+MODULE_DIR = "/usr/lib/dracut/modules.d/99kexec-py-kdump"
+SOURCE_MODULE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "packaging", "dracut", "99kexec-py-kdump")
+# dracut modules a capture image never needs (RHEL leaves the same kind out)
+OMIT_MODULES = ("systemd", "systemd-initrd", "systemd-networkd", "systemd-udevd",
+                "dracut-systemd", "plymouth", "resume", "hwdb", "earlykdump", "rngd",
+                "squash", "i18n", "lvmmerge", "crypt-gpg", "usrmount", "shutdown",
+                "modsign", "rescue", "terminfo", "kernel-modules-extra")
+# big GPU drivers (tens of MB of firmware and code) that a dump never uses
+OMIT_DRIVERS = ("amdgpu", "radeon", "nouveau", "i915", "xe", "mgag200", "ast", "qxl",
+                "bochs", "virtio_gpu", "drm", "ttm")
+FS_MODULES = {"nfs": ("nfs", "nfsv3"), "nfs4": ("nfs", "nfsv4")}
+C_TOOLS = ("vmcore-copy", "vmcore-dmesg")
+PYTHON_MARKERS = ("python3", "site-packages", "dist-packages", "libpython")
+
+
+class MkdumprdError(KexecError):
+    exit_code = 1
+
+
+# What the capture kernel mounts
+
+def root_mount(root="/"):
+    """(spec, fstype, options) of the first kernel's root file system; the spec as
+    UUID= when udev names the device that way (device names can change after a kexec)."""
+    for dev, mnt, fstype in targetmod._mounts(root):
+        if mnt == "/" and dev not in ("rootfs", "none"):
+            return _stable_spec(root, dev), fstype, "defaults"
+    return None, None, None
+
+
+def _stable_spec(root, dev):
+    real = targetmod.resolve_device(root, dev)
+    if real is None:
+        return dev
+    by_uuid = rootfs.join(root, "/dev/disk/by-uuid")
+    try:
+        for name in sorted(os.listdir(by_uuid)):
+            if os.path.realpath(os.path.join(by_uuid, name)) == real:
+                return "UUID=" + name
+    except OSError:
+        pass
+    return dev
+
+
+def capture_mount(plan):
+    """{spec, fstype, options, host} the capture kernel mounts for the plan's target."""
+    t = plan.target
+    if t.kind == "rootfs":
+        spec, fstype, options = root_mount(plan.root)
+        if spec is None:
+            raise MkdumprdError("cannot tell the root file system from /proc/mounts: set a "
+                                "dump target in %s" % plan.config.path)
+        return {"spec": spec, "fstype": fstype, "options": options, "host": ""}
+    if t.kind == "nfs":
+        return {"spec": t.spec, "fstype": t.fstype if t.fstype.startswith("nfs") else "nfs",
+                "options": t.mount_options or "defaults", "host": t.spec.split(":", 1)[0]}
+    if t.kind == "ssh":
+        return {"spec": t.spec, "fstype": "", "options": "", "host": t.spec.split("@", 1)[1]}
+    options = t.mount_options or "defaults"
+    if t.kind == "fs" and not t.from_dracut_mount:
+        for dev, _, _, opts in targetmod._fstab(plan.root):
+            if targetmod._same(plan.root, dev, t.spec):
+                options = opts
+    return {"spec": t.spec, "fstype": t.fstype, "options": options, "host": ""}
+
+
+def device_modules(root, spec):
+    """Kernel modules on the sysfs path of a block device (its driver and its bus's),
+    as named by each device's driver/module link."""
+    dev = targetmod.resolve_device(root, spec) if spec else None
+    if dev is None or not dev.startswith(rootfs.join(root, "/dev/")):
+        return []
+    name = os.path.basename(dev)
+    node = rootfs.join(root, "/sys/class/block/%s" % name)
+    if not os.path.exists(node):
+        return []
+    path = os.path.realpath(node)
+    sys_root = os.path.realpath(rootfs.join(root, "/sys/devices"))
+    mods = []
+    while path.startswith(sys_root) and len(path) > len(sys_root):
+        link = os.path.join(path, "driver", "module")
+        if os.path.islink(link):
+            m = os.path.basename(os.readlink(link))
+            if m not in mods:
+                mods.append(m)
+        path = os.path.dirname(path)
+    return mods
+
+
+def target_drivers(plan, mount):
+    """Modules the target needs: its device's drivers and its file system."""
+    mods = []
+    if plan.target.kind in ("fs", "rootfs", "raw"):
+        mods += device_modules(plan.root, mount["spec"] or plan.target.spec)
+    fstype = mount.get("fstype") or ""
+    mods += list(FS_MODULES.get(fstype, (fstype,) if fstype and fstype != "virtiofs"
+                                else ("virtiofs",) if fstype == "virtiofs" else ()))
+    return [m for i, m in enumerate(mods) if m and m not in mods[:i]]
+
+
+# The plan as the capture script reads it
+
+def plan_env(plan, mount, rootmount):
+    """plan.env: shell assignments, one per line, every value quoted."""
+    cfg, col, hooks = plan.config, plan.collector, plan.hooks()
+    opts = [o for o in col.argv if o != "-F"] if col.program == "vmcore-copy" else col.argv
+    if plan.target.kind in ("ssh", "raw") and col.program == "vmcore-copy":
+        opts = ["-F"] + opts
+    words = plan.target.kind if plan.target.kind == "rootfs" else " ".join(
+        x for x in ((mount["fstype"] or plan.target.kind), mount["spec"]) if x)
+    values = [
+        ("KDUMP_TARGET_KIND", plan.target.kind),
+        ("KDUMP_TARGET_SPEC", mount["spec"]),
+        ("KDUMP_TARGET_WORDS", words),
+        ("KDUMP_TARGET_HOST", mount["host"]),
+        ("KDUMP_FSTYPE", mount["fstype"]),
+        ("KDUMP_MOUNT_OPTIONS", mount["options"]),
+        ("KDUMP_PATH", cfg.dump_path),
+        ("KDUMP_COLLECTOR", col.program if col.program != "vmcore-copy" else "vmcore-copy"),
+        ("KDUMP_COLLECTOR_OPTS", " ".join(shlex.quote(o) for o in opts)),
+        ("KDUMP_DUMP_LEVEL", "" if col.dump_level is None else str(col.dump_level)),
+        ("KDUMP_SSHKEY", cfg.sshkey if plan.target.kind == "ssh" else ""),
+        ("KDUMP_FAILURE_ACTION", cfg.failure_action),
+        ("KDUMP_FINAL_ACTION", cfg.final_action),
+        ("KDUMP_PRE", hooks["pre"]["script"] or ""),
+        ("KDUMP_POST", hooks["post"]["script"] or ""),
+        ("KDUMP_EMERGENCY", hooks["emergency"]["script"] or ""),
+        ("KDUMP_PRE_D", " ".join(hooks["pre"]["dir"])),
+        ("KDUMP_POST_D", " ".join(hooks["post"]["dir"])),
+        ("KDUMP_EMERGENCY_D", " ".join(hooks["emergency"]["dir"])),
+        ("KDUMP_ROOT_SPEC", rootmount[0] or ""),
+        ("KDUMP_ROOT_FSTYPE", rootmount[1] or ""),
+        ("KDUMP_ROOT_OPTIONS", rootmount[2] or ""),
+        ("KDUMP_KERNEL_VERSION", plan.kernel_version),
+    ]
+    lines = ["# kexec-py kdump plan, resolved from %s by mkdumprd" % cfg.path]
+    lines += ["%s=%s" % (k, shlex.quote(v)) for k, v in values]
+    return "\n".join(lines) + "\n"
+
+
+# dracut
+
+def c_tools(root="/"):
+    """The C executables to put in the image: the installed ones under root, else the
+    package's own build."""
+    from ..vmcore.tool import executable
+    found = []
+    for name in C_TOOLS:
+        for cand in (rootfs.join(root, "/usr/sbin/" + name), executable(name)):
+            if os.path.isfile(cand) and os.access(cand, os.X_OK) and _is_elf(cand):
+                found.append(cand)
+                break
+        else:
+            raise MkdumprdError("%s (the C executable) is not installed: run make install "
+                                "or rebuild the package" % name)
+    return found
+
+
+def _is_elf(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def module_dir(root="/"):
+    """The dracut module directory, installed or (for a source checkout) the package's."""
+    installed = rootfs.join(root, MODULE_DIR)
+    if os.path.isdir(installed):
+        return installed
+    if os.path.isdir(SOURCE_MODULE_DIR):
+        return SOURCE_MODULE_DIR
+    raise MkdumprdError("kexec-py's dracut module is not installed (%s): run make install"
+                        % MODULE_DIR)
+
+
+def overlay_basedir(root, moddir, tmp):
+    """A dracut base directory that is the system's plus our module, for a source
+    checkout whose module is not installed (dracut reads $dracutbasedir/modules.d)."""
+    system = rootfs.join(root, "/usr/lib/dracut")
+    if not os.path.isdir(os.path.join(system, "modules.d")):
+        raise MkdumprdError("dracut's modules are not in %s" % system)
+    base = os.path.join(tmp, "dracut")
+    os.makedirs(os.path.join(base, "modules.d"))
+    for name in os.listdir(system):
+        if name != "modules.d":
+            os.symlink(os.path.join(system, name), os.path.join(base, name))
+    for name in os.listdir(os.path.join(system, "modules.d")):
+        os.symlink(os.path.join(system, "modules.d", name),
+                   os.path.join(base, "modules.d", name))
+    os.symlink(moddir, os.path.join(base, "modules.d", os.path.basename(MODULE_DIR)))
+    return base
+
+
+def dracut_supports(dracut, option):
+    try:
+        proc = subprocess.run([dracut, "--help"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in proc.stdout
+
+
+def dracut_argv(dracut, plan, image, drivers, extra_depends, root="/", aggressive=True):
+    argv = [dracut, "--force", "--quiet", "--hostonly", "--hostonly-mode", "strict",
+            "--no-hostonly-cmdline", "--no-hostonly-default-device",
+            "--no-hostonly-i18n", "--compress", "zstd",
+            "--add", MODULE, "--omit", " ".join(OMIT_MODULES),
+            "--omit-drivers", " ".join(OMIT_DRIVERS)]
+    if aggressive:
+        argv.append("--aggressive-strip")
+    if drivers:
+        argv += ["--add-drivers", " ".join(drivers)]
+    fstype = plan.target.fstype
+    if fstype and fstype not in ("nfs", "nfs4", "virtiofs"):
+        argv += ["--filesystems", fstype]
+    if (root or "/") != "/":
+        argv += ["--sysroot", root]
+    user = plan.config.get("dracut_args")
+    if user:
+        words = shlex.split(user)
+        i = 0
+        while i < len(words):     # --mount is kdump's target, mounted by the script
+            if words[i] == "--mount":
+                i += 2
+                continue
+            if words[i].startswith("--mount="):
+                i += 1
+                continue
+            argv.append(words[i])
+            i += 1
+    argv += ["--kver", plan.kernel_version, image]
+    return argv
+
+
+def network_depends(plan):
+    return ["network", "nfs"] if plan.target.kind == "nfs" else (
+        ["network", "ssh-client"] if plan.target.kind == "ssh" else [])
+
+
+def extra_files(plan):
+    """Hooks, extra_bins and the ssh key, as paths on the machine."""
+    files = []
+    hooks = plan.hooks()
+    for name in ("pre", "post", "emergency"):
+        if hooks[name]["script"]:
+            files.append(hooks[name]["script"])
+        files.extend(hooks[name]["dir"])
+    for b in plan.config.words("extra_bins"):
+        found = rebuild._which(plan.root, b)
+        if not found:
+            raise MkdumprdError("extra_bins: %s not found" % b)
+        files.append(found)
+    if plan.target.kind == "ssh":
+        files.append(plan.config.sshkey)
+    if "/" in plan.collector.program:
+        files.append(plan.collector.program)
+    return files
+
+
+def build(plan, image=None, force=True, out=None, run=None, dracut=None):
+    """Build the capture initramfs for plan at image (default: the plan's initrd path)."""
+    run = run or subprocess.run
+    image = image or plan.initrd_path
+    host_image = rootfs.join(plan.root, image)
+    dracut = dracut or shutil.which("dracut") or (
+        "/usr/bin/dracut" if os.path.exists("/usr/bin/dracut") else None)
+    if not dracut:
+        raise MkdumprdError("dracut is not installed: install it (dnf install dracut, or "
+                            "apt-get install dracut-core) to build %s" % image)
+    if os.path.exists(host_image) and not force:
+        raise MkdumprdError("%s exists: use -f to overwrite it" % image)
+    mount = capture_mount(plan)
+    drivers = target_drivers(plan, mount)
+    drivers += [w for w in capture.watchdog_drivers(plan.root, plan.kernel_version)
+                if w not in drivers]
+    drivers += [m for m in plan.config.words("extra_modules") if m not in drivers]
+    moddir = module_dir(plan.root)
+    tools = c_tools(plan.root)
+    with tempfile.TemporaryDirectory(prefix="mkdumprd.") as tmp:
+        with open(os.path.join(tmp, "plan.env"), "w") as f:
+            f.write(plan_env(plan, mount, root_mount(plan.root)))
+        with open(os.path.join(tmp, "plan.json"), "w") as f:
+            f.write(plan.to_json())
+        env = dict(os.environ, KEXEC_PY_KDUMP_DIR=tmp,
+                   KEXEC_PY_KDUMP_TOOLS=" ".join(tools),
+                   KEXEC_PY_KDUMP_DRIVERS=" ".join(drivers),
+                   KEXEC_PY_KDUMP_DEPENDS=" ".join(network_depends(plan)),
+                   KEXEC_PY_KDUMP_FILES=" ".join(extra_files(plan)))
+        confdir = os.path.join(tmp, "conf.d")
+        os.mkdir(confdir)
+        argv = dracut_argv(dracut, plan, host_image + ".tmp", drivers,
+                           network_depends(plan), plan.root,
+                           aggressive=dracut_supports(dracut, "--aggressive-strip"))
+        argv[1:1] = ["--conf", "/dev/null", "--confdir", confdir]
+        if moddir != rootfs.join(plan.root, MODULE_DIR):
+            env["dracutbasedir"] = overlay_basedir(plan.root, moddir, tmp)
+        proc = run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                   universal_newlines=True)
+        if proc.returncode != 0:
+            _remove(host_image + ".tmp")
+            raise MkdumprdError("mkdumprd: dracut failed (%d) building %s:\n%s"
+                                % (proc.returncode, image, (proc.stdout or "")[-3000:]))
+    os.replace(host_image + ".tmp", host_image)
+    manifest = {"target": plan.target.as_dict(), "modules": drivers,
+                "kernel": plan.kernel_version, "dracut": argv}
+    with open(rebuild.manifest_path(host_image), "w") as f:
+        json.dump(manifest, f, indent=1)
+    return host_image
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

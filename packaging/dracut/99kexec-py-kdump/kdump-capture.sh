@@ -1,0 +1,339 @@
+#!/bin/sh
+# kexec-py's capture script: runs in the capture kernel's initramfs and saves /proc/vmcore
+# where the plan says. The plan (/etc/kdump/plan.env) was resolved from kdump.conf in the
+# first kernel by mkdumprd: nothing here parses a configuration file.
+#
+# Order: kdump_pre, pre.d; mount the target; vmcore-dmesg.txt; the collector into
+# vmcore-incomplete, sync, rename; the result record; post.d, kdump_post with the
+# collector's status; kexec-dmesg.log; final_action. On a failure: kdump_emergency,
+# emergency.d, then failure_action.
+#
+# Every path and command below can be pointed elsewhere through the environment, so the
+# script can be run against a saved vmcore in a temporary directory.
+
+PLAN=${KDUMP_PLAN:-/etc/kdump/plan.env}
+VMCORE=${KDUMP_VMCORE:-/proc/vmcore}
+CMDLINE_FILE=${KDUMP_CMDLINE_FILE:-/proc/cmdline}
+KMSG=${KDUMP_KMSG:-/dev/kmsg}
+MOUNT_BASE=${KDUMP_MOUNT_BASE:-/kdumproot}
+DEVICE_WAIT=${KDUMP_DEVICE_WAIT:-90}
+# KDUMP_ACTION_LOG=FILE: write the reboot/halt/poweroff/shell action there instead
+
+# shellcheck disable=SC1090
+. "$PLAN" || { echo "kdump: cannot read $PLAN" >&2; exit 1; }
+
+log() {
+    echo "kdump: $*" >&2
+    [ -w "$KMSG" ] && echo "kdump: $*" > "$KMSG" 2>/dev/null
+    return 0
+}
+
+now() { date +%s 2>/dev/null || echo 0; }
+START=$(now)
+
+# --- small helpers ---------------------------------------------------------------------
+
+json_str() {
+    # a JSON string literal for $1 (backslash, quote and control characters escaped)
+    _s=$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/	/\\t/g' | tr -d '\n\r')
+    printf '"%s"' "$_s"
+}
+
+run_hook() {
+    # run_hook FILE [ARG]: an executable hook; returns its status
+    [ -n "$1" ] || return 0
+    if [ ! -x "$1" ]; then
+        log "hook $1 is missing or not executable"
+        return 1
+    fi
+    "$@"
+}
+
+run_hook_dir() {
+    # every executable of a hook directory (listed in the plan), in order; ARG passed on
+    _list=$1; shift
+    for _h in $_list; do
+        [ -x "$_h" ] || continue
+        "$_h" "$@" || log "hook $_h exited $?"
+    done
+    return 0
+}
+
+wait_for_device() {
+    # wait_for_device SPEC -> prints the device node (LABEL=, UUID=, PARTUUID=, node)
+    _spec=$1 _i=0
+    while [ "$_i" -le "$DEVICE_WAIT" ]; do
+        case "$_spec" in
+            LABEL=*) _dev=/dev/disk/by-label/${_spec#LABEL=} ;;
+            UUID=*) _dev=/dev/disk/by-uuid/${_spec#UUID=} ;;
+            PARTUUID=*) _dev=/dev/disk/by-partuuid/${_spec#PARTUUID=} ;;
+            PARTLABEL=*) _dev=/dev/disk/by-partlabel/${_spec#PARTLABEL=} ;;
+            *) _dev=$_spec ;;
+        esac
+        if [ -b "$_dev" ] || [ -f "$_dev" ]; then
+            echo "$_dev"
+            return 0
+        fi
+        if [ "$_i" -eq 0 ] && command -v blkid >/dev/null 2>&1; then
+            _found=$(blkid -l -o device -t "$_spec" 2>/dev/null)
+            [ -n "$_found" ] && { echo "$_found"; return 0; }
+        fi
+        command -v udevadm >/dev/null 2>&1 && udevadm settle --timeout=1 2>/dev/null
+        sleep 1
+        _i=$((_i + 1))
+    done
+    return 1
+}
+
+mount_fs() {
+    # mount_fs SPEC FSTYPE OPTIONS MOUNTPOINT
+    mkdir -p "$4" || return 1
+    if [ -n "$KDUMP_NO_MOUNT" ]; then
+        return 0
+    fi
+    case "$2" in
+        nfs|nfs4)
+            mount -t "$2" -o "${3:-defaults}" "$1" "$4"
+            return $?
+            ;;
+    esac
+    _dev=$(wait_for_device "$1") || { log "device $1 did not appear in ${DEVICE_WAIT}s"; return 1; }
+    _opts=$(echo "${3:-defaults}" | sed -e 's/\(^\|,\)ro\(,\|$\)/\1rw\2/' -e 's/,\?\(noauto\|nofail\)//g')
+    [ -n "$_opts" ] || _opts=defaults
+    mount -t "$2" -o "$_opts" "$_dev" "$4"
+}
+
+source_ip() {
+    # the address the dump is sent from: 127.0.0.1 locally, the route's source otherwise
+    case "$KDUMP_TARGET_KIND" in
+        nfs|ssh)
+            _host=$KDUMP_TARGET_HOST
+            _ip=$(ip -o route get "$_host" 2>/dev/null | sed -n 's/.* src \([^ ]*\).*/\1/p')
+            echo "${_ip:-unknown}"
+            ;;
+        *) echo 127.0.0.1 ;;
+    esac
+}
+
+test_id() {
+    for _w in $(cat "$CMDLINE_FILE" 2>/dev/null); do
+        case "$_w" in kdump_test_id=*) echo "${_w#kdump_test_id=}"; return 0 ;; esac
+    done
+    return 0
+}
+
+threads_option() {
+    _n=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null)
+    [ "${_n:-1}" -gt 1 ] && echo "--num-threads=$_n"
+    return 0
+}
+
+# --- the result record ------------------------------------------------------------------
+
+write_result() {
+    # write_result STATUS MESSAGE: DIR/kdump-result.json, and the root file system's
+    # /var/lib/kdump/last-dump.json when it can be reached
+    _status=$1 _msg=$2
+    _stats=${STATS_JSON:-null}
+    [ -n "$_stats" ] || _stats=null
+    _rec="{\"status\": $(json_str "$_status"), \"target\": $(json_str "$KDUMP_TARGET_WORDS"),"
+    _rec="$_rec \"location\": $(json_str "$LOCATION"), \"dump_level\": ${KDUMP_DUMP_LEVEL:-null},"
+    _rec="$_rec \"pages\": ${PAGES:-null}, \"bytes\": ${BYTES:-null},"
+    _rec="$_rec \"seconds\": $(( $(now) - START )), \"time\": $(json_str "$STAMP"),"
+    _rec="$_rec \"fallback\": ${FALLBACK:-false}, \"test_id\": $(json_str "$TEST_ID"),"
+    _rec="$_rec \"collector\": $(json_str "$KDUMP_COLLECTOR $KDUMP_COLLECTOR_OPTS"),"
+    _rec="$_rec \"message\": $(json_str "$_msg"), \"stats\": $_stats}"
+    if [ -n "$DUMPDIR" ] && [ -d "$DUMPDIR" ]; then
+        printf '%s\n' "$_rec" > "$DUMPDIR/kdump-result.json"
+        [ -n "$TEST_ID" ] && { [ "$_status" = success ] && echo success || echo fail; } \
+            > "$DUMPDIR/vmcore-creation.status"
+    fi
+    _root=$(rootfs_dir)
+    _lib=$_root/var/lib/kdump
+    if [ -n "$_root" ] && mkdir -p "$_lib" 2>/dev/null; then
+        printf '%s\n' "$_rec" > "$_lib/last-dump.json.tmp" &&
+            mv -f "$_lib/last-dump.json.tmp" "$_lib/last-dump.json"
+    fi
+    sync
+}
+
+ROOTFS_MNT=
+rootfs_dir() {
+    # the root file system, mounted once on demand (empty when it cannot be)
+    if [ -z "$ROOTFS_MNT" ]; then
+        if [ "$KDUMP_TARGET_KIND" = rootfs ] && [ -n "$TARGET_MNT" ]; then
+            ROOTFS_MNT=$TARGET_MNT
+        elif [ -n "$KDUMP_ROOT_SPEC" ] && mount_fs "$KDUMP_ROOT_SPEC" "$KDUMP_ROOT_FSTYPE" \
+                "$KDUMP_ROOT_OPTIONS" "$MOUNT_BASE-rootfs" 2>/dev/null; then
+            ROOTFS_MNT=$MOUNT_BASE-rootfs
+        else
+            ROOTFS_MNT=-
+        fi
+    fi
+    [ "$ROOTFS_MNT" = - ] || echo "$ROOTFS_MNT"
+}
+
+# --- actions ----------------------------------------------------------------------------
+
+do_action() {
+    sync
+    if [ -n "$KDUMP_ACTION_LOG" ]; then
+        # a dry run of the actions (tests): say which one, do nothing
+        echo "$1" >> "$KDUMP_ACTION_LOG"
+        exit 0
+    fi
+    case "$1" in
+        reboot) log "rebooting"; reboot -f ;;
+        halt) log "halting"; halt -f ;;
+        poweroff) log "powering off"; poweroff -f ;;
+        shell)
+            log "failure_action shell: a shell on the console; exit it to go on"
+            sh -i < /dev/console > /dev/console 2>&1
+            do_action "$KDUMP_FINAL_ACTION"
+            ;;
+    esac
+    exit 0
+}
+
+failed() {
+    # failed MESSAGE: record, emergency hooks, failure_action
+    log "dump failed: $1"
+    write_result failed "$1"
+    run_hook_dir "$KDUMP_EMERGENCY_D"
+    [ -n "$KDUMP_EMERGENCY" ] && run_hook "$KDUMP_EMERGENCY"
+    if [ "$KDUMP_FAILURE_ACTION" = dump_to_rootfs ] && [ -z "$FALLBACK" ]; then
+        dump_to_rootfs "$1"
+    fi
+    do_action "$KDUMP_FAILURE_ACTION"
+}
+
+dump_to_rootfs() {
+    log "failure_action dump_to_rootfs: saving to the root file system instead"
+    FALLBACK=true
+    _root=$(rootfs_dir)
+    if [ -z "$_root" ]; then
+        log "the root file system cannot be mounted either"
+        do_action "$KDUMP_FINAL_ACTION"
+    fi
+    save_to "$_root" "$KDUMP_PATH" && finish success "saved to the root file system after: $1"
+    do_action "$KDUMP_FINAL_ACTION"
+}
+
+# --- saving -----------------------------------------------------------------------------
+
+save_to() {
+    # save_to MOUNTPOINT PATH: dmesg and vmcore into MOUNTPOINT/PATH/<ip>-<date>
+    _base=$1$2
+    if [ -n "$TEST_ID" ]; then
+        DUMPDIR=$_base/kdump-test-$TEST_ID
+    else
+        DUMPDIR=$_base/$(source_ip)-$STAMP
+    fi
+    LOCATION=${DUMPDIR#"$1"}
+    [ -n "$LOCATION" ] || LOCATION=/
+    mkdir -p "$DUMPDIR" || { SAVE_ERR="cannot create $LOCATION"; return 1; }
+    save_dmesg "$DUMPDIR"
+    collect "$DUMPDIR/vmcore-incomplete"
+    _rc=$?
+    COLLECTOR_STATUS=$_rc
+    sync
+    if [ "$_rc" -eq 0 ]; then
+        mv "$DUMPDIR/vmcore-incomplete" "$DUMPDIR/vmcore" || { SAVE_ERR="rename failed"; return 1; }
+        sync
+        return 0
+    fi
+    if [ "$_rc" -eq 2 ]; then
+        SAVE_ERR="the dump is incomplete (the collector stopped early: $LASTMSG); it stays vmcore-incomplete"
+        INCOMPLETE=1
+        return 1
+    fi
+    SAVE_ERR="$KDUMP_COLLECTOR exited $_rc: $LASTMSG"
+    return 1
+}
+
+save_dmesg() {
+    if vmcore-dmesg "$VMCORE" > "$1/vmcore-dmesg-incomplete.txt" 2>"$1/.dmesg-err"; then
+        mv "$1/vmcore-dmesg-incomplete.txt" "$1/vmcore-dmesg.txt"
+    else
+        log "vmcore-dmesg failed: $(tail -n 1 "$1/.dmesg-err"); the dump goes on"
+    fi
+    rm -f "$1/.dmesg-err"
+}
+
+collect() {
+    # collect OUTPUT: run the collector; sets STATS_JSON, PAGES, BYTES, LASTMSG
+    _out=$1
+    _msgs=$(dirname "$_out")/.collector.log
+    case "$KDUMP_COLLECTOR" in
+        cp)
+            # shellcheck disable=SC2086
+            cp $KDUMP_COLLECTOR_OPTS "$VMCORE" "$_out" 2> "$_msgs"; _rc=$?
+            ;;
+        cat)
+            cat "$VMCORE" > "$_out" 2> "$_msgs"; _rc=$?
+            ;;
+        vmcore-copy)
+            # shellcheck disable=SC2086
+            STATS_JSON=$(vmcore-copy $KDUMP_COLLECTOR_OPTS $(threads_option) --json "$VMCORE" \
+                "$_out" 2> "$_msgs"); _rc=$?
+            PAGES=$(echo "$STATS_JSON" | sed -n 's/.*"pages_written": \([0-9]*\).*/\1/p')
+            BYTES=$(echo "$STATS_JSON" | sed -n 's/.*"file_size": \([0-9]*\).*/\1/p')
+            ;;
+        *)
+            # shellcheck disable=SC2086
+            "$KDUMP_COLLECTOR" $KDUMP_COLLECTOR_OPTS $(threads_option) "$VMCORE" "$_out" \
+                2> "$_msgs"; _rc=$?
+            ;;
+    esac
+    LASTMSG=$(grep -v '^$' "$_msgs" 2>/dev/null | tail -n 1)
+    cat "$_msgs" >&2 2>/dev/null
+    rm -f "$_msgs"
+    [ -n "$BYTES" ] || BYTES=$(wc -c < "$_out" 2>/dev/null | tr -d ' ')
+    return "$_rc"
+}
+
+finish() {
+    # finish STATUS MESSAGE: record, post hooks, the capture kernel's log
+    write_result "$1" "$2"
+    run_hook_dir "$KDUMP_POST_D" "$COLLECTOR_STATUS"
+    [ -n "$KDUMP_POST" ] && run_hook "$KDUMP_POST" "$COLLECTOR_STATUS"
+    dmesg > "$DUMPDIR/kexec-dmesg.log" 2>/dev/null
+    sync
+}
+
+# --- main -------------------------------------------------------------------------------
+
+if [ ! -e "$VMCORE" ]; then
+    log "$VMCORE does not exist: this is not a capture kernel; nothing to do"
+    exit 0
+fi
+STAMP=$(date +%Y-%m-%d-%H:%M:%S)
+TEST_ID=$(test_id)
+DUMPDIR= LOCATION= FALLBACK= STATS_JSON= PAGES= BYTES= COLLECTOR_STATUS=1 INCOMPLETE=
+log "saving the vmcore to $KDUMP_TARGET_WORDS:$KDUMP_PATH"
+
+if [ -n "$KDUMP_PRE" ] && ! run_hook "$KDUMP_PRE"; then
+    log "kdump_pre $KDUMP_PRE failed: final_action"
+    do_action "$KDUMP_FINAL_ACTION"
+fi
+run_hook_dir "$KDUMP_PRE_D"
+
+case "$KDUMP_TARGET_KIND" in
+    rootfs|fs|nfs)
+        TARGET_MNT=$MOUNT_BASE
+        if ! mount_fs "$KDUMP_TARGET_SPEC" "$KDUMP_FSTYPE" "$KDUMP_MOUNT_OPTIONS" "$TARGET_MNT"; then
+            failed "cannot mount $KDUMP_TARGET_WORDS"
+        fi
+        if save_to "$TARGET_MNT" "$KDUMP_PATH"; then
+            finish success "saved"
+        else
+            [ -n "$INCOMPLETE" ] && { finish incomplete "$SAVE_ERR"; do_action "$KDUMP_FAILURE_ACTION"; }
+            failed "$SAVE_ERR"
+        fi
+        ;;
+    *)
+        failed "dump target kind $KDUMP_TARGET_KIND is not supported by this capture script yet"
+        ;;
+esac
+log "vmcore saved to $KDUMP_TARGET_WORDS:$LOCATION"
+do_action "$KDUMP_FINAL_ACTION"

@@ -1,0 +1,47 @@
+#!/bin/bash
+# dracut module for kexec-py's kdump capture initramfs.
+#
+# mkdumprd (kexec-py) resolves /etc/kdump.conf into a plan in the first kernel and calls
+# dracut with this module and these variables in the environment:
+#   KEXEC_PY_KDUMP_DIR      directory holding plan.env (read by the capture script) and
+#                           plan.json (for people and tools)
+#   KEXEC_PY_KDUMP_TOOLS    the vmcore-copy and vmcore-dmesg executables to install
+#   KEXEC_PY_KDUMP_DRIVERS  kernel modules the dump target needs
+#   KEXEC_PY_KDUMP_DEPENDS  dracut modules the target needs (network, nfs, ...)
+#   KEXEC_PY_KDUMP_FILES    further files: hooks, extra_bins, the ssh key
+# Nothing in the image parses kdump.conf, and no interpreter other than the shell runs.
+
+check() {
+    # only when mkdumprd asks for it
+    [ -n "$KEXEC_PY_KDUMP_DIR" ] || return 255
+    return 0
+}
+
+depends() {
+    echo base $KEXEC_PY_KDUMP_DEPENDS
+    return 0
+}
+
+installkernel() {
+    [ -n "$KEXEC_PY_KDUMP_DRIVERS" ] && hostonly='' instmods $KEXEC_PY_KDUMP_DRIVERS
+    return 0
+}
+
+install() {
+    local _tool _f
+    inst_simple "$KEXEC_PY_KDUMP_DIR/plan.env" /etc/kdump/plan.env
+    inst_simple "$KEXEC_PY_KDUMP_DIR/plan.json" /etc/kdump/plan.json
+    inst_script "$moddir/kdump-capture.sh" /sbin/kdump-capture
+    inst_hook cmdline 90 "$moddir/kdump-root.sh"
+    inst_hook pre-mount 90 "$moddir/kdump-capture-hook.sh"
+    for _tool in $KEXEC_PY_KDUMP_TOOLS; do
+        inst_binary "$_tool" "/usr/sbin/${_tool##*/}" || return 1
+    done
+    inst_multiple mount umount mkdir mv rm cat sed grep tr tail date sync dmesg sleep wc \
+        dirname cp reboot poweroff halt
+    inst_multiple -o blkid udevadm ip ssh dd
+    for _f in $KEXEC_PY_KDUMP_FILES; do
+        inst "$_f" || return 1
+    done
+    return 0
+}

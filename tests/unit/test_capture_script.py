@@ -1,0 +1,249 @@
+"""The capture script (packaging/dracut/99kexec-py-kdump/kdump-capture.sh) run on the host
+against a synthetic vmcore, with the plan mkdumprd renders.
+
+Nothing is mounted and nothing reboots: KDUMP_NO_MOUNT leaves mount points as plain
+directories (or a fake `mount` on PATH decides), KDUMP_ACTION_LOG records the final or
+failure action instead of running it, and the C tools are the package's own build. The
+script runs under dash (Debian's /bin/sh) and under busybox sh when it is installed.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from kexec_py import vmcore
+from kexec_py.kdump import mkdumprd, plan as planmod
+from tests import vmcore_synth
+from tests.vmcore_synth import Synth
+
+from .conftest import RELEASE
+
+SCRIPT = os.path.join(mkdumprd.SOURCE_MODULE_DIR, "kdump-capture.sh")
+SHELLS = [s for s in ("/bin/sh", "/bin/busybox") if os.path.exists(s)]
+STAMP_DIR = re.compile(r"^127\.0\.0\.1-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d$")
+
+
+@pytest.fixture(autouse=True)
+def host_untouched():
+    """The script must write only under the test's directories."""
+    before = os.path.exists("/var/lib/kdump/last-dump.json")
+    yield
+    assert os.path.exists("/var/lib/kdump/last-dump.json") == before, \
+        "the capture script wrote the host's /var/lib/kdump"
+
+
+@pytest.fixture(scope="module")
+def vmcore_file(tmp_path_factory):
+    s = Synth.standard()
+    vmcore_synth.lockless_log(s, [(1000000 * i, b"line %d sysrq triggered crash" % i, 2)
+                                  for i in range(5)])
+    return s.write(str(tmp_path_factory.mktemp("vmcore") / "vmcore"))
+
+
+class Capture:
+    """A run of the capture script: its directories, plan and environment."""
+
+    def __init__(self, tmp_path, root, shell="/bin/sh"):
+        self.tmp = tmp_path
+        self.root = root
+        self.shell = shell
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        for name in ("vmcore-copy", "vmcore-dmesg"):
+            os.symlink(vmcore.executable(name), str(self.bin / name))
+        self.base = tmp_path / "kdumproot"
+        self.actions = tmp_path / "actions"
+        self.calls = tmp_path / "calls"
+        self.env = {"PATH": "%s:/usr/sbin:/usr/bin:/sbin:/bin" % self.bin,
+                    "KDUMP_PLAN": str(tmp_path / "plan.env"),
+                    "KDUMP_CMDLINE_FILE": str(tmp_path / "cmdline"),
+                    "KDUMP_KMSG": "/dev/null", "KDUMP_MOUNT_BASE": str(self.base),
+                    "KDUMP_ACTION_LOG": str(self.actions), "KDUMP_DEVICE_WAIT": "0",
+                    "LC_ALL": "C"}
+        (tmp_path / "cmdline").write_text("elfcorehdr=0x1000 nr_cpus=1\n")
+        self.fake("dmesg", "echo capture kernel log")
+
+    def fake(self, name, body):
+        path = self.bin / name
+        path.write_text("#!/bin/sh\n%s\n" % body)
+        path.chmod(0o755)
+
+    def hook(self, name, body=""):
+        path = self.root.write("/hooks/" + name, "#!/bin/sh\necho %s \"$@\" >> %s\n%s\n"
+                               % (name, self.calls, body), mode=0o755)
+        return path
+
+    def write_plan(self, conf, rootmount=("/dev/kpy-root", "ext4", "defaults")):
+        if "core_collector" not in conf:   # -d 31 needs a mem_map the synthetic dump lacks
+            conf += "core_collector makedumpfile -l --message-level 7 -d 1\n"
+        self.root.write("/etc/kdump.conf", conf)
+        p = planmod.resolve(str(self.root))
+        env = mkdumprd.plan_env(p, mkdumprd.capture_mount(p) if p.target.kind != "rootfs"
+                                else {"spec": rootmount[0], "fstype": rootmount[1],
+                                      "options": rootmount[2], "host": ""}, rootmount)
+        (self.tmp / "plan.env").write_text(env)
+        return p
+
+    def run(self, vmcore_path, **extra):
+        env = dict(self.env, KDUMP_VMCORE=str(vmcore_path), **extra)
+        argv = [self.shell, "sh", SCRIPT] if self.shell.endswith("busybox") \
+            else [self.shell, SCRIPT]
+        return subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=120)
+
+    def action(self):
+        return self.actions.read_text().split() if self.actions.exists() else []
+
+    def dump_dirs(self, path="/var/crash", base=None):
+        top = (base or self.base) / path.lstrip("/")
+        return sorted(top.iterdir()) if top.exists() else []
+
+
+@pytest.fixture(params=SHELLS)
+def cap(request, tmp_path, root):
+    return Capture(tmp_path, root, request.param)
+
+
+def test_rootfs_dump_saved_with_dmesg_record_and_final_action(cap, vmcore_file):
+    cap.write_plan("path /var/crash\ncore_collector makedumpfile -l --message-level 7 -d 1\n"
+                   "final_action poweroff\n", rootmount=("/dev/kpy-root", "ext4", "defaults"))
+    proc = cap.run(vmcore_file, KDUMP_NO_MOUNT="1")
+    assert proc.returncode == 0, proc.stderr
+    (d,) = cap.dump_dirs()
+    assert STAMP_DIR.match(d.name), d.name
+    names = sorted(p.name for p in d.iterdir())
+    assert names == ["kdump-result.json", "kexec-dmesg.log", "vmcore", "vmcore-dmesg.txt"]
+    assert "line 4 sysrq triggered crash" in (d / "vmcore-dmesg.txt").read_text()
+    verify = subprocess.run([vmcore.executable(), "--verify", str(d / "vmcore")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert verify.returncode == 0, verify.stdout
+    rec = json.loads((d / "kdump-result.json").read_text())
+    assert rec["status"] == "success" and rec["dump_level"] == 1
+    assert rec["location"] == "/var/crash/" + d.name
+    assert rec["pages"] > 0 and rec["bytes"] == os.path.getsize(str(d / "vmcore"))
+    assert rec["stats"]["incomplete"] is False and not rec["fallback"]
+    last = json.loads((cap.base / "var/lib/kdump/last-dump.json").read_text())
+    assert last == rec
+    assert cap.action() == ["poweroff"]
+
+
+def test_hooks_run_in_order_with_the_status(cap, vmcore_file):
+    pre = cap.hook("pre")
+    post = cap.hook("post")
+    cap.root.write("/etc/kdump/pre.d/10-a", "#!/bin/sh\necho pre.d-a >> %s\n" % cap.calls,
+                   mode=0o755)
+    cap.root.write("/etc/kdump/post.d/10-b", "#!/bin/sh\necho post.d-b \"$@\" >> %s\n"
+                   % cap.calls, mode=0o755)
+    cap.write_plan("kdump_pre %s\nkdump_post %s\n" % (pre, post))
+    # the plan names hooks by their paths on the machine; here that is under the root
+    text = (cap.tmp / "plan.env").read_text().replace("/etc/kdump/", "%s/etc/kdump/"
+                                                      % cap.root)
+    (cap.tmp / "plan.env").write_text(text)
+    proc = cap.run(vmcore_file, KDUMP_NO_MOUNT="1")
+    assert proc.returncode == 0, proc.stderr
+    assert cap.calls.read_text().split("\n")[:4] == ["pre", "pre.d-a", "post.d-b 0", "post 0"]
+    assert cap.action() == ["reboot"]
+
+
+def test_failing_kdump_pre_runs_final_action_and_saves_nothing(cap, vmcore_file):
+    pre = cap.hook("pre", "exit 3")
+    cap.write_plan("kdump_pre %s\nfinal_action halt\n" % pre)
+    proc = cap.run(vmcore_file, KDUMP_NO_MOUNT="1")
+    assert cap.action() == ["halt"]
+    assert cap.dump_dirs() == []
+    assert "kdump_pre" in proc.stderr
+
+
+def test_test_id_names_the_directory_and_writes_the_status(cap, vmcore_file):
+    cap.write_plan("")
+    (cap.tmp / "cmdline").write_text("nr_cpus=1 kdump_test_id=1700000000-000000042\n")
+    assert cap.run(vmcore_file, KDUMP_NO_MOUNT="1").returncode == 0
+    (d,) = cap.dump_dirs()
+    assert d.name == "kdump-test-1700000000-000000042"
+    assert (d / "vmcore-creation.status").read_text().strip() == "success"
+    assert json.loads((d / "kdump-result.json").read_text())["test_id"] == \
+        "1700000000-000000042"
+
+
+def test_incomplete_dump_stays_incomplete_and_says_so(cap, vmcore_file):
+    cap.write_plan("core_collector makedumpfile -l -d 1 -L 256K\nfailure_action poweroff\n")
+    cap.run(vmcore_file, KDUMP_NO_MOUNT="1")
+    (d,) = cap.dump_dirs()
+    names = sorted(p.name for p in d.iterdir())
+    assert "vmcore" not in names and "vmcore-incomplete" in names
+    rec = json.loads((d / "kdump-result.json").read_text())
+    assert rec["status"] == "incomplete" and "incomplete" in rec["message"]
+    assert cap.action() == ["poweroff"]
+
+
+def test_collector_failure_runs_emergency_hooks_then_failure_action(cap, vmcore_file, tmp_path):
+    emergency = cap.hook("emergency")
+    cap.write_plan("kdump_emergency %s\nfailure_action halt\n" % emergency)
+    bad = tmp_path / "not-a-vmcore"
+    bad.write_bytes(b"this is not an ELF file" * 100)
+    cap.run(bad, KDUMP_NO_MOUNT="1")
+    assert cap.calls.read_text().split() == ["emergency"]
+    assert cap.action() == ["halt"]
+    (d,) = cap.dump_dirs()
+    assert not (d / "vmcore").exists() and not (d / "vmcore-incomplete").exists()
+    rec = json.loads((d / "kdump-result.json").read_text())
+    assert rec["status"] == "failed" and "vmcore-copy exited 1" in rec["message"]
+    last = json.loads((cap.base / "var/lib/kdump/last-dump.json").read_text())
+    assert last["status"] == "failed"
+
+
+def test_missing_target_falls_back_to_the_root_fs_and_says_so(tmp_path, root, vmcore_file):
+    # the target device never appears; the root "device" is a file, "mounted" by a fake
+    # mount on PATH (dash only: busybox sh runs its own mount applet whatever PATH says)
+    cap = Capture(tmp_path, root, "/bin/sh")
+    rootdev = tmp_path / "rootdev"
+    rootdev.write_text("")
+    cap.fake("mount", "exit 0")
+    cap.write_plan("ext4 /dev/kpy-missing-disk\nfailure_action dump_to_rootfs\n",
+                   rootmount=(str(rootdev), "ext4", "defaults"))
+    proc = cap.run(vmcore_file)
+    assert "did not appear" in proc.stderr
+    rootfs = tmp_path / "kdumproot-rootfs"
+    (d,) = cap.dump_dirs(base=rootfs)
+    assert (d / "vmcore").exists()
+    rec = json.loads((rootfs / "var/lib/kdump/last-dump.json").read_text())
+    assert rec["status"] == "success" and rec["fallback"] is True
+    assert rec["target"] == "ext4 /dev/kpy-missing-disk"
+    assert cap.action() == ["reboot"]
+
+
+def test_no_vmcore_is_not_a_capture_kernel(cap, tmp_path):
+    cap.write_plan("")
+    proc = cap.run(tmp_path / "none")
+    assert proc.returncode == 0 and "not a capture kernel" in proc.stderr
+    assert cap.action() == []
+
+
+def test_plan_env_is_shell_and_strips_F_for_local_targets(root):
+    root.write("/etc/kdump.conf", "core_collector makedumpfile -F -l -d 31\n"
+                                  "extra_bins /bin/true\n")
+    p = planmod.resolve(str(root))
+    env = mkdumprd.plan_env(p, {"spec": "UUID=ab cd", "fstype": "ext4", "options": "defaults",
+                                "host": ""}, ("UUID=ab cd", "ext4", "defaults"))
+    out = subprocess.run(["sh", "-c", '. "$0"; echo "$KDUMP_COLLECTOR_OPTS|$KDUMP_ROOT_SPEC|'
+                          '$KDUMP_TARGET_KIND|$KDUMP_KERNEL_VERSION"', "/dev/stdin"],
+                         input=env, stdout=subprocess.PIPE, universal_newlines=True)
+    assert out.stdout.strip() == "-l -d 31|UUID=ab cd|rootfs|%s" % RELEASE
+
+
+def test_the_dracut_module_mentions_no_interpreter_but_sh():
+    for name in os.listdir(mkdumprd.SOURCE_MODULE_DIR):
+        with open(os.path.join(mkdumprd.SOURCE_MODULE_DIR, name)) as f:
+            text = f.read()
+        assert "python" not in text.lower(), name
+        first = text.split("\n", 1)[0]
+        assert first in ("#!/bin/sh", "#!/bin/bash"), (name, first)
+
+
+@pytest.mark.skipif(not shutil.which("dash") and not os.path.exists("/bin/dash"),
+                    reason="dash is Debian's /bin/sh; RHEL's is bash")
+def test_script_parses_under_dash():
+    assert subprocess.run(["dash", "-n", SCRIPT]).returncode == 0

@@ -1,0 +1,173 @@
+"""mkdumprd: the dracut command, the plan it carries, the target's drivers, the manifest.
+
+dracut itself is replaced by a recorder here (the VM scenarios run the real one); what
+is checked is what it is asked to do and with which environment.
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+from kexec_py.cli import mkdumprd as cli
+from kexec_py.errors import KexecError
+from kexec_py.kdump import mkdumprd, plan as planmod, rebuild
+
+from .conftest import RELEASE
+
+
+def sysfs_disk(root, name="vdb", pci="0000:00:05.0", virtio="virtio2"):
+    """/sys/class/block/NAME -> a virtio disk on a PCI function, with driver links."""
+    dev = root.mkdir("/sys/devices/pci0000:00/%s/%s/block/%s" % (pci, virtio, name))
+    mods = root.mkdir("/sys/module")
+    for m in ("virtio_blk", "virtio_pci"):
+        os.makedirs(os.path.join(mods, m), exist_ok=True)
+    drv = root.mkdir("/sys/bus/virtio/drivers/virtio_blk")
+    os.symlink(os.path.join(mods, "virtio_blk"), os.path.join(drv, "module"))
+    pdrv = root.mkdir("/sys/bus/pci/drivers/virtio-pci")
+    os.symlink(os.path.join(mods, "virtio_pci"), os.path.join(pdrv, "module"))
+    os.symlink(drv, os.path.join(os.path.dirname(os.path.dirname(dev)), "driver"))
+    os.symlink(pdrv, os.path.join(root.p("/sys/devices/pci0000:00/%s" % pci), "driver"))
+    root.mkdir("/sys/class/block")
+    os.symlink(dev, root.p("/sys/class/block/%s" % name))
+    root.write("/dev/%s" % name, "")
+    root.mkdir("/dev/disk/by-label")
+    os.symlink("../../%s" % name, root.p("/dev/disk/by-label/dumps"))
+    root.mkdir("/dev/disk/by-uuid")
+    os.symlink("../../%s" % name, root.p("/dev/disk/by-uuid/1111-2222"))
+    return dev
+
+
+class Dracut:
+    def __init__(self, rc=0):
+        self.rc, self.calls = rc, []
+
+    def __call__(self, argv, env=None, **kw):
+        plan_env = open(os.path.join(env["KEXEC_PY_KDUMP_DIR"], "plan.env")).read()
+        self.calls.append({"argv": argv, "env": env, "plan_env": plan_env})
+        if self.rc == 0:
+            with open(argv[-1], "w") as f:
+                f.write("image")
+        return subprocess.CompletedProcess(argv, self.rc, "dracut: some error\n")
+
+
+@pytest.fixture
+def mroot(root):
+    root.write("/etc/kdump.conf", "ext4 LABEL=dumps\npath /var/crash\n")
+    root.write("/proc/mounts", "/dev/vda / ext4 rw 0 0\n/dev/vdb /srv/dump ext4 rw 0 0\n")
+    root.write("/etc/fstab", "LABEL=dumps /srv/dump ext4 defaults,noatime 0 2\n")
+    root.write("/dev/vda", "")
+    sysfs_disk(root)
+    root.mkdir("/usr/lib/dracut/modules.d/90kernel-modules")   # the root's dracut
+    return root
+
+
+def test_build_asks_dracut_for_a_strict_hostonly_kdump_image(mroot):
+    p = planmod.resolve(str(mroot))
+    dracut = Dracut()
+    out = mkdumprd.build(p, run=dracut, dracut="/usr/bin/dracut")
+    image = mroot.p("/boot/initramfs-%skdump.img" % RELEASE)
+    assert out == image and open(image).read() == "image"
+    (call,) = dracut.calls
+    argv = call["argv"]
+    for words in (["--hostonly"], ["--hostonly-mode", "strict"], ["--no-hostonly-cmdline"],
+                  ["--no-hostonly-default-device"], ["--compress", "zstd"],
+                  ["--add", "kexec-py-kdump"], ["--filesystems", "ext4"],
+                  ["--kver", RELEASE], ["--conf", "/dev/null"], ["--sysroot", str(mroot)]):
+        i = argv.index(words[0])
+        assert argv[i:i + len(words)] == words, words
+    omit = argv[argv.index("--omit") + 1].split()
+    assert "systemd" in omit and "plymouth" in omit and "resume" in omit
+    assert "amdgpu" in argv[argv.index("--omit-drivers") + 1].split()
+    drivers = argv[argv.index("--add-drivers") + 1].split()
+    assert drivers == ["virtio_blk", "virtio_pci", "ext4"]
+    assert argv[-1] == image + ".tmp"
+    env = call["env"]
+    assert env["KEXEC_PY_KDUMP_DRIVERS"] == "virtio_blk virtio_pci ext4"
+    assert [os.path.basename(t) for t in env["KEXEC_PY_KDUMP_TOOLS"].split()] == \
+        ["vmcore-copy", "vmcore-dmesg"]
+    assert "KDUMP_TARGET_SPEC=LABEL=dumps" in call["plan_env"]
+    assert "KDUMP_MOUNT_OPTIONS=defaults,noatime" in call["plan_env"]
+    assert "KDUMP_ROOT_SPEC=/dev/vda" in call["plan_env"]
+    manifest = json.load(open(rebuild.manifest_path(image)))
+    assert manifest["target"]["spec"] == "LABEL=dumps"
+    assert manifest["modules"] == drivers
+    # the source checkout's module is put next to the system's in a basedir overlay
+    assert env.get("dracutbasedir") or os.path.isdir(mroot.p(mkdumprd.MODULE_DIR))
+
+
+def test_rootfs_target_uses_the_root_device_by_uuid(mroot):
+    mroot.write("/etc/kdump.conf", "path /var/crash\n")
+    os.symlink("../../vda", mroot.p("/dev/disk/by-uuid/abcd-ef"))
+    p = planmod.resolve(str(mroot))
+    m = mkdumprd.capture_mount(p)
+    assert (m["spec"], m["fstype"]) == ("UUID=abcd-ef", "ext4")
+
+
+def test_dracut_args_pass_through_but_mount_is_ours(mroot):
+    mroot.write("/etc/kdump.conf", 'dracut_args --mount "/dev/vdb /mnt/d ext4 defaults" '
+                                   '--omit-drivers "nfs"\n')
+    p = planmod.resolve(str(mroot))
+    argv = mkdumprd.dracut_argv("dracut", p, "/x.img", [], [], "/")
+    assert "--mount" not in argv
+    assert argv[argv.index("--omit-drivers", argv.index("--omit-drivers") + 1) + 1] == "nfs"
+
+
+def test_failed_dracut_leaves_no_image(mroot):
+    p = planmod.resolve(str(mroot))
+    with pytest.raises(KexecError, match="(?s)dracut failed .*some error"):
+        mkdumprd.build(p, run=Dracut(rc=1), dracut="/usr/bin/dracut")
+    assert not os.path.exists(mroot.p("/boot/initramfs-%skdump.img" % RELEASE))
+    assert not os.path.exists(mroot.p("/boot/initramfs-%skdump.img.tmp" % RELEASE))
+
+
+def test_no_dracut_is_a_clear_error(mroot, monkeypatch):
+    monkeypatch.setattr(mkdumprd.shutil, "which", lambda name: None)
+    monkeypatch.setattr(mkdumprd.os.path, "exists",
+                        lambda p, real=os.path.exists: False if p == "/usr/bin/dracut"
+                        else real(p))
+    with pytest.raises(KexecError, match="dracut is not installed"):
+        mkdumprd.build(planmod.resolve(str(mroot)))
+
+
+def test_extra_bins_hooks_and_ssh_key_go_into_the_image(mroot):
+    mroot.write("/usr/local/bin/tool", "#!/bin/sh\n", mode=0o755)
+    mroot.write("/root/.ssh/kdump_id_rsa", "KEY")
+    mroot.write("/etc/kdump/post.d/01", "#!/bin/sh\n", mode=0o755)
+    mroot.write("/etc/kdump.conf", "ssh kdump@10.0.2.2\nextra_bins tool\n"
+                                   "kdump_pre /usr/local/bin/tool\n")
+    p = planmod.resolve(str(mroot))
+    files = mkdumprd.extra_files(p)
+    assert files == ["/usr/local/bin/tool", "/etc/kdump/post.d/01", "/usr/local/bin/tool",
+                     "/root/.ssh/kdump_id_rsa"]
+    assert mkdumprd.network_depends(p) == ["network", "ssh-client"]
+    env = mkdumprd.plan_env(p, mkdumprd.capture_mount(p), ("/dev/vda", "ext4", "defaults"))
+    assert "KDUMP_COLLECTOR_OPTS='-F -l --message-level 7 -d 31'" in env
+    assert "KDUMP_TARGET_HOST=10.0.2.2" in env
+    mroot.write("/etc/kdump.conf", "extra_bins nosuchtool\n")
+    with pytest.raises(KexecError, match="extra_bins: nosuchtool not found"):
+        mkdumprd.extra_files(planmod.resolve(str(mroot)))
+
+
+def test_overlay_basedir_adds_our_module(tmp_path, fake_root):
+    fake_root.mkdir("/usr/lib/dracut/modules.d/90kernel-modules")
+    fake_root.write("/usr/lib/dracut/dracut-functions.sh", "")
+    base = mkdumprd.overlay_basedir(str(fake_root), mkdumprd.SOURCE_MODULE_DIR, str(tmp_path))
+    names = sorted(os.listdir(os.path.join(base, "modules.d")))
+    assert names == ["90kernel-modules", "99kexec-py-kdump"]
+    assert os.path.exists(os.path.join(base, "dracut-functions.sh"))
+    assert os.path.exists(os.path.join(base, "modules.d/99kexec-py-kdump/module-setup.sh"))
+
+
+def test_cli_refuses_to_overwrite_without_f_and_takes_root(mroot, monkeypatch, capsys):
+    mroot.write("/boot/old.img", "x")
+    assert cli.main(["/boot/old.img", RELEASE, "--root", str(mroot)]) == 1
+    assert "exists: use -f" in capsys.readouterr().err
+    seen = []
+    monkeypatch.setattr(mkdumprd, "build", lambda p, image=None, force=True:
+                        seen.append((p.kernel_version, image, force)))
+    assert cli.main(["-f", "/boot/new.img", "6.9.9-x", "--root", str(mroot)]) == 0
+    assert seen == [("6.9.9-x", "/boot/new.img", True)]
+    mroot.write("/etc/kdump.conf", "bogus\n")
+    assert cli.main(["-f", "/boot/new.img", RELEASE, "--root", str(mroot)]) == 1
+    assert "Invalid kdump config option bogus" in capsys.readouterr().err
