@@ -11,7 +11,9 @@ from ..errors import KexecError
 PROG = "kdumpctl"
 VERBS = ("start", "stop", "status", "restart", "reload", "rebuild", "estimate", "showmem",
          "get-default-crashkernel", "reset-crashkernel", "propagate", "test", "show-plan")
-HIDDEN = ("_reset-crashkernel-for-installed-kernel",)
+# kernel-install's hook; RHEL spells it with an underscore before "kernel" (osbuild calls
+# that name), so both are taken.
+HIDDEN = ("_reset-crashkernel-for-installed-kernel", "_reset-crashkernel-for-installed_kernel")
 USAGE = "Usage: kdumpctl {%s}" % "|".join(VERBS)
 
 DESCRIPTION = """\
@@ -70,11 +72,12 @@ def run(argv, out=None, err=None, stdin=None):
     if a.verb not in VERBS + HIDDEN:
         print("kdump: %s" % USAGE, file=out)
         return 1
-    if a.verb == HIDDEN[0]:
+    if a.verb in HIDDEN:
         if len(a.args) != 1:
             print("kdump: usage: kdumpctl %s KVER" % HIDDEN[0], file=err)
             return 1
         a.kver = a.args[0]
+        a.verb = HIDDEN[0]
     elif a.verb == "test" and a.args == ["--force"]:
         a.force = True
     elif a.args:

@@ -1,25 +1,10 @@
 """`make rpm` builds a binary RPM from kexec-tools.spec; check what it holds and needs."""
-import glob
 import os
-import shutil
 import subprocess
 
-import pytest
 import rpmfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture(scope="module")
-def rpm_path():
-    if not shutil.which("rpmbuild"):
-        pytest.fail("rpmbuild is missing: make test installs it (package rpm / rpm-build)")
-    proc = subprocess.run(["make", "-s", "rpm"], cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True)
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    found = glob.glob(os.path.join(ROOT, "build", "rpm", "RPMS", "*", "kexec-py-*.rpm"))
-    assert len(found) == 1, found
-    return found[0]
+# The build (rpm_path) is a session fixture in conftest.py, shared with the other tests.
 
 
 def _names(rpm):
@@ -49,13 +34,64 @@ def test_rpm_holds_kexec_and_the_package_with_its_native_module(rpm_path):
         assert b"kexec_py.cli.kexec" in script
 
 
-def test_rpm_requires_python3_cffi_and_conflicts_with_kexec_tools(rpm_path):
+def _strs(values):
+    return [v.decode() if isinstance(v, bytes) else v for v in (values or [])]
+
+
+def _deps(h, name_tag, version_tag):
+    return dict(zip(_strs(h.get(name_tag)), _strs(h.get(version_tag))))
+
+
+def _vercmp(a, b):
+    """rpm's version comparison, enough for dotted numbers: -1, 0 or 1."""
+    pa = [int(x) for x in a.replace("-", ".").split(".")]
+    pb = [int(x) for x in b.replace("-", ".").split(".")]
+    return (pa > pb) - (pa < pb)
+
+
+def test_rpm_requires_python3_cffi_and_replaces_kexec_tools_and_kdump_utils(rpm_path):
     with rpmfile.open(rpm_path) as rpm:
         h = rpm.headers
-        requires = [r.decode() if isinstance(r, bytes) else r for r in h.get("requirename")]
-        conflicts = h.get("conflictname") or []
-        conflicts = [c.decode() if isinstance(c, bytes) else c for c in conflicts]
-        name = h.get("name")
+        requires = _strs(h.get("requirename"))
+        provides = _deps(h, "provides", "provideversion")
+        obsoletes = _deps(h, "obsoletes", "obsoleteversion")
+        conflicts = _strs(h.get("conflicts") or h.get("conflictname"))
+        name = _strs([h.get("name")])[0]
+    assert name == "kexec-py"
     assert "python3-cffi" in requires
-    assert "kexec-tools" in conflicts
-    assert (name.decode() if isinstance(name, bytes) else name) == "kexec-py"
+    # Packages that need kexec-tools (kdump-utils asks for >= 2.0.28-8) accept it, and
+    # it replaces an installed kexec-tools or kdump-utils instead of conflicting.
+    for replaced in ("kexec-tools", "kdump-utils"):
+        assert replaced in provides and replaced in obsoletes, (provides, obsoletes)
+        assert provides[replaced] == obsoletes[replaced]
+    assert _vercmp(provides["kexec-tools"], "2.0.28-8") > 0
+    assert "kexec-tools" not in conflicts
+
+
+def test_rpm_ships_kdump_with_its_configuration(rpm_path):
+    with rpmfile.open(rpm_path) as rpm:
+        conf = rpm.extractfile("./etc/kdump.conf").read().decode()
+        unit = rpm.extractfile("./usr/lib/systemd/system/kdump.service").read().decode()
+    flags = dict(line.split(" ", 1)[::-1] for line in subprocess.check_output(
+        ["rpm", "-qp", "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]", rpm_path],
+        universal_newlines=True, stderr=subprocess.DEVNULL).splitlines())
+    scripts = subprocess.check_output(["rpm", "-qp", "--scripts", rpm_path],
+                                      universal_newlines=True, stderr=subprocess.DEVNULL)
+    for path in ("/usr/bin/kdumpctl", "/usr/sbin/mkdumprd", "/etc/kdump.conf",
+                 "/etc/sysconfig/kdump", "/etc/kdump/pre.d", "/etc/kdump/post.d",
+                 "/etc/kdump/emergency.d", "/usr/lib/systemd/system/kdump.service",
+                 "/usr/lib/kernel/install.d/60-kdump.install",
+                 "/usr/lib/kernel/install.d/92-crashkernel.install",
+                 "/usr/lib/udev/rules.d/98-kexec.rules", "/usr/lib/udev/kdump-udev-throttler",
+                 "/var/crash", "/var/lib/kdump"):
+        assert path in flags, path
+    assert "/etc/rc.d/init.d/kdump" not in flags     # systemd hosts: the unit only
+    active = [line for line in conf.splitlines() if line and not line.startswith("#")]
+    assert active == ["auto_reset_crashkernel yes", "path /var/crash",
+                      "core_collector makedumpfile -l --message-level 7 -d 31"]
+    assert "ExecStart=/usr/bin/kdumpctl start" in unit
+    for path in ("/etc/kdump.conf", "/etc/sysconfig/kdump"):
+        assert "c" in flags[path] and "n" in flags[path], (path, flags[path])
+    for scriptlet in ("postinstall", "preuninstall", "postuninstall"):
+        assert "%s scriptlet" % scriptlet in scripts
+    assert scripts.count("kdump.service") >= 3, scripts

@@ -337,6 +337,9 @@ def test_install_hook_resets_only_when_enabled_and_auto(kroot, monkeypatch):
     os.symlink("/usr/lib/systemd/system/kdump.service",
                kroot.p(ctl.SERVICE_WANTS[0]))
     assert run(kroot, verb, "6.2.0")[0] == 0 and seen == ["/boot/vmlinuz-6.2.0"]
+    assert run(kroot, "_reset-crashkernel-for-installed_kernel", "6.2.1")[0] == 0   # RHEL's
+    assert seen[-1] == "/boot/vmlinuz-6.2.1"
+    seen[1:] = []
     kroot.write("/etc/kdump.conf", CONF + "auto_reset_crashkernel no\n")
     assert run(kroot, verb, "6.3.0")[0] == 0 and seen == ["/boot/vmlinuz-6.2.0"]
     assert run(kroot, verb)[0] == 1
@@ -397,3 +400,19 @@ def test_reset_crashkernel_bad_kernel_is_one_line(kroot):
     code, out, err = run(kroot, "reset-crashkernel", "--kernel=/boot/vmlinuz-nope")
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "Invalid --kernel" in err
+
+
+def test_showmem_and_estimate(kroot):
+    code, out, err = run(kroot, "showmem")
+    assert code == 0 and out == "kdump: Reserved 384MB memory for crash kernel\n"
+    kroot.write("/proc/modules", "ext4 1048576 1 - Live 0x0\nvirtio_blk 20480 2 - Live 0x0\n")
+    code, out, err = run(kroot, "estimate")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any(l.startswith("Reserved crashkernel:    384M") for l in lines)
+    assert any(l.startswith("Recommended crashkernel: ") for l in lines)
+    assert any(l.startswith("Kernel image size:   ") for l in lines)
+    assert any(l.startswith("Initramfs size:      ") for l in lines)
+    kroot.no_crash_reserve()
+    code, out, err = run(kroot, "showmem")
+    assert code == 0 and "No memory reserved for crash kernel" in out
