@@ -9,7 +9,7 @@ An untouched CommandLine prints back exactly the text it was parsed from.
 """
 from dataclasses import dataclass
 
-__all__ = ["Param", "CommandLine", "split", "quote_param", "for_reuse"]
+__all__ = ["Param", "CommandLine", "spans", "split", "quote_param", "for_reuse"]
 
 _SPACE = " \t\n\r\f\v"
 
@@ -44,8 +44,8 @@ def quote_param(key, value=None):
     return "%s=%s" % (key, value)
 
 
-def split(text):
-    """Split a command line into raw parameter strings, as the kernel does."""
+def spans(text):
+    """[(start, end)] of each raw parameter in text, split as the kernel does."""
     out = []
     i, n = 0, len(text)
     while i < n:
@@ -58,8 +58,13 @@ def split(text):
             if text[i] == '"':
                 in_quote = not in_quote
             i += 1
-        out.append(text[start:i])
+        out.append((start, i))
     return out
+
+
+def split(text):
+    """Split a command line into raw parameter strings, as the kernel does."""
+    return [text[s:e] for s, e in spans(text)]
 
 
 class CommandLine:

@@ -33,6 +33,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from .. import rootfs
+from ..cmdline import spans as cmdline_spans
 from ..boot import select
 from ..boot.entry import resolve_boot_path
 from ..boot.grub_legacy import _split_directive
@@ -55,20 +56,11 @@ class BootEditError(KexecError):
 
 def _words(text):
     """[(start, end)] of each kernel parameter (kernel quoting rules), stopping at `--`."""
-    out, i, n = [], 0, len(text)
-    while i < n:
-        while i < n and text[i] in _SPACE:
-            i += 1
-        if i >= n:
+    out = []
+    for start, end in cmdline_spans(text):
+        if text[start:end] == "--":
             break
-        start, quoted = i, False
-        while i < n and (quoted or text[i] not in _SPACE):
-            if text[i] == '"':
-                quoted = not quoted
-            i += 1
-        if text[start:i] == "--":
-            break
-        out.append((start, i))
+        out.append((start, end))
     return out
 
 

@@ -175,6 +175,47 @@ class Kdumpctl:
         if not self.dry_run:
             self.info("kexec: unloaded kdump kernel")
 
+    def recover_raw(self, p):
+        """A dump the capture kernel left on the raw target (a flattened stream) becomes
+        <path>/<YYYY-MM-DD-HH:MM>/vmcore on the root file system; then the stream's
+        header on the device is zeroed so that it is recovered once."""
+        import subprocess
+        from ..vmcore.tool import executable
+        dev = target.resolve_device(self.root, p.target.spec)
+        if dev is None:
+            return
+        try:
+            with open(dev, "rb") as f:
+                head = f.read(16)
+        except OSError as e:
+            raise Failed("raw partition %s cannot be read: %s" % (p.target.spec, e.strerror))
+        if not head.startswith(b"makedumpfile\0"):
+            return
+        coredir = os.path.join(p.config.dump_path, time.strftime("%Y-%m-%d-%H:%M"))
+        full = rootfs.join(self.root, coredir)
+        if self.dry_run:
+            self.info("--dry-run: would recover the dump on %s into %s/vmcore"
+                      % (p.target.spec, coredir))
+            return
+        try:
+            os.makedirs(full, exist_ok=True)
+        except OSError as e:
+            raise Failed("failed to create %s: %s" % (coredir, e.strerror))
+        with open(dev, "rb") as f:
+            proc = subprocess.run([executable("vmcore-copy"), "-R",
+                                   os.path.join(full, "vmcore")], stdin=f,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  universal_newlines=True)
+        if proc.returncode not in (0, 2):
+            raise Failed("recovering the dump on %s failed: %s"
+                         % (p.target.spec, proc.stdout.strip()[-300:]))
+        with open(dev, "r+b") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        self.info("Dump saved to %s/vmcore%s" % (coredir, "" if proc.returncode == 0 else
+                                                   " (incomplete: the stream was cut short)"))
+
     def rebuild_image(self, p):
         if self.dry_run:
             self.info("--dry-run: would rebuild %s with mkdumprd" % p.initrd_path)
@@ -211,6 +252,8 @@ class Kdumpctl:
             check = target.preflight(p, self.ssh_retry_seconds)
             for w in check.warnings:
                 self.warn(w)
+            if p.target.kind == "raw":
+                self.recover_raw(p)
             decision = rebuild.decide(p)
             self.info(decision.reason)
             if decision.rebuild:
@@ -503,37 +546,29 @@ class Kdumpctl:
                 (" (partial dump at %s)" % where) if where != "?" else ""))
 
 
+# verb -> how Kdumpctl carries it out (args: the parsed command line)
+VERB_CALLS = {
+    "start": lambda c, a: c.start(),
+    "stop": lambda c, a: c.stop(),
+    "status": lambda c, a: c.status(),
+    "restart": lambda c, a: c.restart(),
+    "reload": lambda c, a: c.reload(),
+    "rebuild": lambda c, a: c.rebuild(),
+    "propagate": lambda c, a: c.propagate(),
+    "showmem": lambda c, a: c.showmem(),
+    "estimate": lambda c, a: c.estimate(),
+    "get-default-crashkernel": lambda c, a: c.get_default_crashkernel(),
+    "reset-crashkernel": lambda c, a: c.reset_crashkernel(kernel=a.kernel or "DEFAULT"),
+    "test": lambda c, a: c.test(force=a.force),
+    "show-plan": lambda c, a: c.show_plan(),
+    "_reset-crashkernel-for-installed-kernel":
+        lambda c, a: c.reset_for_installed_kernel(a.kver),
+}
+
+
 def run_verb(ctl, verb, args):
-    """Dispatch a verb with its arguments; returns the exit status."""
-    if verb == "start":
-        return ctl.start()
-    if verb == "stop":
-        return ctl.stop()
-    if verb == "status":
-        return ctl.status()
-    if verb == "restart":
-        return ctl.restart()
-    if verb == "reload":
-        return ctl.reload()
-    if verb == "rebuild":
-        return ctl.rebuild()
-    if verb == "propagate":
-        return ctl.propagate()
-    if verb == "showmem":
-        return ctl.showmem()
-    if verb == "estimate":
-        return ctl.estimate()
-    if verb == "get-default-crashkernel":
-        return ctl.get_default_crashkernel()
-    if verb == "reset-crashkernel":
-        return ctl.reset_crashkernel(kernel=args.kernel or "DEFAULT")
-    if verb == "test":
-        return ctl.test(force=args.force)
-    if verb == "show-plan":
-        return ctl.show_plan()
-    if verb == "_reset-crashkernel-for-installed-kernel":
-        return ctl.reset_for_installed_kernel(args.kver)
-    raise ValueError(verb)
+    """Carry out a verb with its arguments; returns the exit status."""
+    return VERB_CALLS[verb](ctl, args)
 
 
 __all__ = ["Kdumpctl", "Failed", "run_verb", "secure_boot_enforced", "lockdown_mode",

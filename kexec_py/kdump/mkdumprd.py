@@ -94,8 +94,12 @@ def device_modules(root, spec):
     dev = targetmod.resolve_device(root, spec) if spec else None
     if dev is None or not dev.startswith(rootfs.join(root, "/dev/")):
         return []
-    name = os.path.basename(dev)
-    node = rootfs.join(root, "/sys/class/block/%s" % name)
+    return sysfs_modules(root, "/sys/class/block/%s" % os.path.basename(dev))
+
+
+def sysfs_modules(root, sysfs_path):
+    """Modules of the drivers on a device's sysfs path, from the device up to its bus."""
+    node = rootfs.join(root, sysfs_path)
     if not os.path.exists(node):
         return []
     path = os.path.realpath(node)
@@ -122,11 +126,58 @@ def target_drivers(plan, mount):
     return [m for i, m in enumerate(mods) if m and m not in mods[:i]]
 
 
+# The network to an ssh or nfs target, as the first kernel reaches it
+
+def _ip(argv, run):
+    try:
+        proc = run(["ip"] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                   universal_newlines=True)
+    except OSError:
+        return ""
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def network_plan(plan, mount, run=None):
+    """{target_ip, mac, address (a.b.c.d/prefix), gateway, iface, modules} for the route
+    the first kernel takes to the target; {} for local targets. The capture script
+    configures that interface itself (no DHCP client, no network manager in the image)."""
+    if plan.target.kind not in ("ssh", "nfs"):
+        return {}
+    import ipaddress
+    import socket
+    run = run or subprocess.run
+    host = mount["host"].strip("[]")
+    try:
+        ip = str(ipaddress.ip_address(host))
+    except ValueError:
+        try:
+            ip = socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+        except (OSError, IndexError):
+            raise MkdumprdError("cannot resolve %s, the %s target's host" % (host,
+                                                                            plan.target.kind))
+    words = _ip(["-o", "route", "get", ip], run).split()
+    field = lambda k: words[words.index(k) + 1] if k in words[:-1] else ""  # noqa: E731
+    iface, src, gateway = field("dev"), field("src"), field("via")
+    if not iface or iface == "lo":
+        raise MkdumprdError("no route to %s (%s) from this machine: the capture kernel "
+                            "could not reach it either" % (host, ip))
+    address = ""
+    for line in _ip(["-o", "-4", "addr", "show", "dev", iface], run).split("\n"):
+        parts = line.split()
+        if "inet" in parts and parts[parts.index("inet") + 1].split("/")[0] == src:
+            address = parts[parts.index("inet") + 1]
+    mac = rootfs.read_first_line(plan.root, "/sys/class/net/%s/address" % iface) or ""
+    return {"target_ip": ip, "iface": iface, "mac": mac, "address": address or src + "/32",
+            "gateway": gateway,
+            "modules": sysfs_modules(plan.root, "/sys/class/net/%s" % iface)}
+
+
 # The plan as the capture script reads it
 
-def plan_env(plan, mount, rootmount):
+def plan_env(plan, mount, rootmount, net=None):
     """plan.env: shell assignments, one per line, every value quoted."""
     cfg, col, hooks = plan.config, plan.collector, plan.hooks()
+    net = net or {}
     opts = [o for o in col.argv if o != "-F"] if col.program == "vmcore-copy" else col.argv
     if plan.target.kind in ("ssh", "raw") and col.program == "vmcore-copy":
         opts = ["-F"] + opts
@@ -156,6 +207,10 @@ def plan_env(plan, mount, rootmount):
         ("KDUMP_ROOT_FSTYPE", rootmount[1] or ""),
         ("KDUMP_ROOT_OPTIONS", rootmount[2] or ""),
         ("KDUMP_KERNEL_VERSION", plan.kernel_version),
+        ("KDUMP_TARGET_IP", net.get("target_ip", "")),
+        ("KDUMP_NET_MAC", net.get("mac", "")),
+        ("KDUMP_NET_ADDR", net.get("address", "")),
+        ("KDUMP_NET_GW", net.get("gateway", "")),
     ]
     lines = ["# kexec-py kdump plan, resolved from %s by mkdumprd" % cfg.path]
     lines += ["%s=%s" % (k, shlex.quote(v)) for k, v in values]
@@ -259,8 +314,9 @@ def dracut_argv(dracut, plan, image, drivers, extra_depends, root="/", aggressiv
 
 
 def network_depends(plan):
-    return ["network", "nfs"] if plan.target.kind == "nfs" else (
-        ["network", "ssh-client"] if plan.target.kind == "ssh" else [])
+    """dracut modules the target needs. None: the capture script sets the network up
+    itself and the ssh client is installed as a binary."""
+    return []
 
 
 def extra_files(plan):
@@ -278,6 +334,8 @@ def extra_files(plan):
         files.append(found)
     if plan.target.kind == "ssh":
         files.append(plan.config.sshkey)
+        if os.path.isfile(rootfs.join(plan.root, "/root/.ssh/known_hosts")):
+            files.append("/root/.ssh/known_hosts")
     if "/" in plan.collector.program:
         files.append(plan.collector.program)
     return files
@@ -296,7 +354,8 @@ def build(plan, image=None, force=True, out=None, run=None, dracut=None):
     if os.path.exists(host_image) and not force:
         raise MkdumprdError("%s exists: use -f to overwrite it" % image)
     mount = capture_mount(plan)
-    drivers = target_drivers(plan, mount)
+    net = network_plan(plan, mount)
+    drivers = target_drivers(plan, mount) + [m for m in net.get("modules", ())]
     drivers += [w for w in capture.watchdog_drivers(plan.root, plan.kernel_version)
                 if w not in drivers]
     drivers += [m for m in plan.config.words("extra_modules") if m not in drivers]
@@ -304,13 +363,14 @@ def build(plan, image=None, force=True, out=None, run=None, dracut=None):
     tools = c_tools(plan.root)
     with tempfile.TemporaryDirectory(prefix="mkdumprd.") as tmp:
         with open(os.path.join(tmp, "plan.env"), "w") as f:
-            f.write(plan_env(plan, mount, root_mount(plan.root)))
+            f.write(plan_env(plan, mount, root_mount(plan.root), net))
         with open(os.path.join(tmp, "plan.json"), "w") as f:
             f.write(plan.to_json())
         env = dict(os.environ, KEXEC_PY_KDUMP_DIR=tmp,
                    KEXEC_PY_KDUMP_TOOLS=" ".join(tools),
                    KEXEC_PY_KDUMP_DRIVERS=" ".join(drivers),
                    KEXEC_PY_KDUMP_DEPENDS=" ".join(network_depends(plan)),
+                   KEXEC_PY_KDUMP_NET="1" if net else "",
                    KEXEC_PY_KDUMP_FILES=" ".join(extra_files(plan)))
         confdir = os.path.join(tmp, "conf.d")
         os.mkdir(confdir)

@@ -247,3 +247,69 @@ def test_the_dracut_module_mentions_no_interpreter_but_sh():
                     reason="dash is Debian's /bin/sh; RHEL's is bash")
 def test_script_parses_under_dash():
     assert subprocess.run(["dash", "-n", SCRIPT]).returncode == 0
+
+
+def fake_ssh(cap):
+    """An ssh that runs the remote command here (the plan's path is under tmp_path) and
+    logs its options; dash only, as for the fake mount."""
+    cap.fake("ssh", 'for a; do last=$a; done\necho "$*" >> %s\nexec sh -c "$last"'
+             % (cap.tmp / "ssh.log"))
+    cap.fake("ip", "exit 1")    # no route lookup here: the plan's address is used
+
+
+def test_ssh_target_streams_the_flattened_dump(tmp_path, root, vmcore_file):
+    cap = Capture(tmp_path, root, "/bin/sh")
+    fake_ssh(cap)
+    remote = tmp_path / "remote"
+    root.write("/root/.ssh/kdump_id_rsa", "KEY")
+    cap.write_plan("ssh kdump@10.0.2.2\npath %s\n"
+                   "core_collector makedumpfile -F -l --message-level 7 -d 1\n" % remote)
+    env = (cap.tmp / "plan.env").read_text() + "KDUMP_NET_ADDR=10.0.2.15/24\n"
+    (cap.tmp / "plan.env").write_text(env)
+    proc = cap.run(vmcore_file)
+    assert proc.returncode == 0, proc.stderr
+    (d,) = sorted(remote.iterdir())
+    assert re.match(r"^10\.0\.2\.15-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d$", d.name), d.name
+    names = sorted(p.name for p in d.iterdir())
+    assert names == ["kdump-result.json", "kexec-dmesg.log", "vmcore-dmesg.txt", "vmcore.flat"]
+    rebuilt = tmp_path / "rebuilt"
+    with open(str(d / "vmcore.flat"), "rb") as f:
+        subprocess.run([vmcore.executable(), "-R", str(rebuilt)], stdin=f, check=True)
+    assert subprocess.run([vmcore.executable(), "--verify", str(rebuilt)],
+                          stdout=subprocess.DEVNULL).returncode == 0
+    rec = json.loads((d / "kdump-result.json").read_text())
+    assert rec["status"] == "success" and rec["pages"] > 0
+    assert rec["location"] == str(d)
+    log = (cap.tmp / "ssh.log").read_text()
+    assert "BatchMode=yes" in log and "StrictHostKeyChecking=yes" in log
+    assert "-i /root/.ssh/kdump_id_rsa" in log
+    assert cap.action() == ["reboot"]
+
+
+def test_raw_target_writes_the_stream_over_the_device(tmp_path, root, vmcore_file):
+    cap = Capture(tmp_path, root, "/bin/sh")
+    device = tmp_path / "rawdev"
+    device.write_bytes(b"\xff" * 4096)
+    root.mkdir("/var/crash")
+    cap.write_plan("raw %s\ncore_collector makedumpfile -F -l -d 1\n" % device)
+    proc = cap.run(vmcore_file, KDUMP_NO_MOUNT="1")
+    assert proc.returncode == 0, proc.stderr
+    assert device.read_bytes()[:16] == b"makedumpfile\0\0\0\0"
+    assert cap.action() == ["reboot"]
+    # The next `kdumpctl start` in the first kernel: the same bytes as /dev/vdc in a root
+    root.write("/dev/vdc", device.read_bytes())
+    root.write("/etc/kdump.conf", "raw /dev/vdc\ncore_collector makedumpfile -F -l -d 1\n")
+    from kexec_py.kdump import ctl
+    import io
+    k = ctl.Kdumpctl(root=str(root), out=io.StringIO(), err=io.StringIO())
+    k.recover_raw(planmod.resolve(str(root)))
+    (d,) = sorted(os.listdir(root.p("/var/crash")))
+    assert re.match(r"^\d{4}-\d\d-\d\d-\d\d:\d\d$", d), d
+    saved = root.p("/var/crash/%s/vmcore" % d)
+    assert subprocess.run([vmcore.executable(), "--verify", saved],
+                          stdout=subprocess.DEVNULL).returncode == 0
+    assert "Dump saved to /var/crash/%s/vmcore" % d in k.out.getvalue()
+    with open(root.p("/dev/vdc"), "rb") as f:
+        assert f.read(4096) == b"\0" * 4096          # recovered once only
+    k.recover_raw(planmod.resolve(str(root)))
+    assert len(os.listdir(root.p("/var/crash"))) == 1

@@ -140,7 +140,9 @@ def test_extra_bins_hooks_and_ssh_key_go_into_the_image(mroot):
     files = mkdumprd.extra_files(p)
     assert files == ["/usr/local/bin/tool", "/etc/kdump/post.d/01", "/usr/local/bin/tool",
                      "/root/.ssh/kdump_id_rsa"]
-    assert mkdumprd.network_depends(p) == ["network", "ssh-client"]
+    mroot.write("/root/.ssh/known_hosts", "10.0.2.2 ssh-ed25519 AAAA\n")
+    assert mkdumprd.extra_files(p)[-1] == "/root/.ssh/known_hosts"
+    assert mkdumprd.network_depends(p) == []   # the capture script sets the network up
     env = mkdumprd.plan_env(p, mkdumprd.capture_mount(p), ("/dev/vda", "ext4", "defaults"))
     assert "KDUMP_COLLECTOR_OPTS='-F -l --message-level 7 -d 31'" in env
     assert "KDUMP_TARGET_HOST=10.0.2.2" in env
@@ -171,3 +173,33 @@ def test_cli_refuses_to_overwrite_without_f_and_takes_root(mroot, monkeypatch, c
     mroot.write("/etc/kdump.conf", "bogus\n")
     assert cli.main(["-f", "/boot/new.img", RELEASE, "--root", str(mroot)]) == 1
     assert "Invalid kdump config option bogus" in capsys.readouterr().err
+
+
+def test_network_plan_follows_the_first_kernels_route(mroot):
+    mroot.write("/etc/kdump.conf", "ssh kdump@10.0.2.2\n")
+    mroot.write("/sys/class/net/eth0/address", "52:54:00:12:34:56\n")
+    calls = []
+
+    def ip(argv, **kw):
+        calls.append(argv)
+        if argv[1:3] == ["-o", "route"]:
+            out = "10.0.2.2 dev eth0 src 10.0.2.15 uid 0 \\    cache \n"
+        else:
+            out = "2: eth0    inet 10.0.2.15/24 brd 10.0.2.255 scope global dynamic eth0\n"
+        return subprocess.CompletedProcess(argv, 0, out, "")
+    p = planmod.resolve(str(mroot))
+    net = mkdumprd.network_plan(p, mkdumprd.capture_mount(p), run=ip)
+    assert net["target_ip"] == "10.0.2.2" and net["iface"] == "eth0"
+    assert net["address"] == "10.0.2.15/24" and net["gateway"] == ""
+    assert net["mac"] == "52:54:00:12:34:56"
+    env = mkdumprd.plan_env(p, mkdumprd.capture_mount(p), ("/dev/vda", "ext4", "defaults"),
+                            net)
+    assert "KDUMP_NET_ADDR=10.0.2.15/24" in env and "KDUMP_TARGET_IP=10.0.2.2" in env
+
+    def noroute(argv, **kw):
+        return subprocess.CompletedProcess(argv, 0, "10.0.2.2 dev lo src 127.0.0.1\n", "")
+    with pytest.raises(KexecError, match="no route to 10.0.2.2"):
+        mkdumprd.network_plan(p, mkdumprd.capture_mount(p), run=noroute)
+    mroot.write("/etc/kdump.conf", "path /var/crash\n")
+    p = planmod.resolve(str(mroot))
+    assert mkdumprd.network_plan(p, mkdumprd.capture_mount(p), run=ip) == {}

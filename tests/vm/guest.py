@@ -62,7 +62,7 @@ import sys
 import tempfile
 import time
 
-from .harness import GuestFailure, vm_lock
+from .harness import Expectations, vm_lock
 from .kernel import cache_dir, ensure_kernel, package_name
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -727,7 +727,7 @@ def _ext_header(image):
     return proc.stdout
 
 
-class SystemdGuest:
+class SystemdGuest(Expectations):
     """One test's Debian guest: overlay disk, extra disks, boot scripts, boots, results.
 
     Files in the test directory: overlay.qcow2, kpyctl/ (the driver's share: bootN.sh,
@@ -746,6 +746,9 @@ class SystemdGuest:
             _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
                   self.base.path, self.overlay])
         self.disks = []  # [(path, fmt)] after the overlay: /dev/vdb, /dev/vdc, ...
+        # more user-network options, e.g. ",guestfwd=tcp:10.0.2.100:22-tcp:127.0.0.1:PORT"
+        # (a server the test runs on the host's loopback, reached from the guest)
+        self.nic_options = ""
         self.install = install  # False: no kpyinstall share, nothing installed
         self.install_method = install_method  # see build_install_tree
         self.install_tree = install_tree  # None: shared_install_tree() at the first boot
@@ -790,7 +793,8 @@ class SystemdGuest:
         if self.install:
             cmd += ["-virtfs", "local,path=%s,mount_tag=kpyinstall,security_model=none,"
                                "readonly=on,multidevs=remap" % self.install_tree]
-        cmd += ["-nic", "user,model=virtio-net-pci", "-device", "virtio-rng-pci"]
+        cmd += ["-nic", "user,model=virtio-net-pci" + self.nic_options,
+                "-device", "virtio-rng-pci"]
         return cmd + list(qemu_args)
 
     def serial_path(self):
@@ -907,13 +911,6 @@ class SystemdGuest:
         parts.append("--- %s (last %d lines) ---\n%s"
                      % (os.path.basename(self.serial_path()), lines, tail))
         return "\n".join(parts)
-
-    def fail(self, message):
-        raise GuestFailure("%s\n%s" % (message, self.diagnostics()))
-
-    def expect(self, condition, message):
-        if not condition:
-            self.fail(message)
 
     # files on the disks, read with debugfs (ext2/3/4 only; the guest is not running)
     def _snapshot(self, disk=None):

@@ -136,7 +136,18 @@ class GuestFailure(AssertionError):
     pass
 
 
-class VM:
+class Expectations:
+    """fail()/expect() for a guest class that has diagnostics()."""
+
+    def fail(self, message):
+        raise GuestFailure("%s\n%s" % (message, self.diagnostics()))
+
+    def expect(self, condition, message):
+        if not condition:
+            self.fail(message)
+
+
+class VM(Expectations):
     """One test's guest: an output directory, stage scripts and a boot chain."""
 
     def __init__(self, outdir, kernel, initrd, memory="512M", smp=2):
@@ -245,13 +256,6 @@ class VM:
         tail = "\n".join(self.serial_log().splitlines()[-lines:])
         parts.append("--- serial log (last %d lines) ---\n%s" % (lines, tail))
         return "\n".join(parts)
-
-    def fail(self, message):
-        raise GuestFailure("%s\n%s" % (message, self.diagnostics()))
-
-    def expect(self, condition, message):
-        if not condition:
-            self.fail(message)
 
     def expect_stage_ok(self, n):
         rc = self.stage_rc(n)

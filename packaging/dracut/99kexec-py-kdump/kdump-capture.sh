@@ -107,8 +107,9 @@ source_ip() {
     # the address the dump is sent from: 127.0.0.1 locally, the route's source otherwise
     case "$KDUMP_TARGET_KIND" in
         nfs|ssh)
-            _host=$KDUMP_TARGET_HOST
-            _ip=$(ip -o route get "$_host" 2>/dev/null | sed -n 's/.* src \([^ ]*\).*/\1/p')
+            _ip=$(ip -o route get "${KDUMP_TARGET_IP:-$KDUMP_TARGET_HOST}" 2>/dev/null |
+                sed -n 's/.* src \([^ ]*\).*/\1/p')
+            [ -n "$_ip" ] || _ip=${KDUMP_NET_ADDR%/*}
             echo "${_ip:-unknown}"
             ;;
         *) echo 127.0.0.1 ;;
@@ -128,6 +129,105 @@ threads_option() {
     return 0
 }
 
+# --- network (ssh and nfs targets) -------------------------------------------------------
+
+net_up() {
+    # bring up the interface the first kernel reached the target through: found by its
+    # MAC address, given the first kernel's address and, when there was one, gateway
+    [ -n "$KDUMP_NET_MAC" ] || return 0
+    _i=0 IFACE=
+    while [ -z "$IFACE" ] && [ "$_i" -le "$DEVICE_WAIT" ]; do
+        for _d in /sys/class/net/*; do
+            [ "$(cat "$_d/address" 2>/dev/null)" = "$KDUMP_NET_MAC" ] && IFACE=${_d##*/}
+        done
+        [ -n "$IFACE" ] && break
+        sleep 1
+        _i=$((_i + 1))
+    done
+    [ -n "$IFACE" ] || { log "no network interface with address $KDUMP_NET_MAC"; return 1; }
+    ip link set lo up 2>/dev/null
+    ip link set "$IFACE" up || return 1
+    ip addr add "$KDUMP_NET_ADDR" dev "$IFACE" 2>/dev/null
+    if [ -n "$KDUMP_NET_GW" ]; then
+        ip route add default via "$KDUMP_NET_GW" dev "$IFACE" 2>/dev/null
+    fi
+    _i=0
+    while [ "$_i" -le "$DEVICE_WAIT" ]; do
+        ip route get "$KDUMP_TARGET_IP" >/dev/null 2>&1 && return 0
+        sleep 1
+        _i=$((_i + 1))
+    done
+    log "no route to $KDUMP_TARGET_IP"
+    return 1
+}
+
+ssh_run() {
+    # ssh_run COMMAND: run COMMAND on the ssh target with the plan's key
+    ssh -q -i "$KDUMP_SSHKEY" -o BatchMode=yes -o StrictHostKeyChecking=yes \
+        -o ConnectTimeout=30 -o ServerAliveInterval=15 ${KDUMP_SSH_OPTS} \
+        "$KDUMP_TARGET_SPEC" "$1"
+}
+
+save_ssh() {
+    # dmesg and the flattened dump streamed to USER@HOST:PATH/<ip>-<date>/
+    if [ -n "$TEST_ID" ]; then
+        DUMPDIR=$KDUMP_PATH/kdump-test-$TEST_ID
+    else
+        DUMPDIR=$KDUMP_PATH/$(source_ip)-$STAMP
+    fi
+    LOCATION=$DUMPDIR
+    ssh_run "mkdir -p '$DUMPDIR'" || { SAVE_ERR="ssh $KDUMP_TARGET_SPEC: cannot create $DUMPDIR"; return 1; }
+    if vmcore-dmesg "$VMCORE" 2>/dev/null |
+            ssh_run "umask 0077; dd of='$DUMPDIR/vmcore-dmesg-incomplete.txt' 2>/dev/null"; then
+        ssh_run "mv '$DUMPDIR/vmcore-dmesg-incomplete.txt' '$DUMPDIR/vmcore-dmesg.txt'"
+    fi
+    _rcfile=/tmp/kdump-collector.rc _msgs=/tmp/kdump-collector.log
+    # shellcheck disable=SC2086
+    { vmcore-copy $KDUMP_COLLECTOR_OPTS --json "$VMCORE" 2> "$_msgs"; echo $? > "$_rcfile"; } |
+        ssh_run "umask 0077; dd of='$DUMPDIR/vmcore-incomplete' bs=1M 2>/dev/null"
+    _sshrc=$?
+    COLLECTOR_STATUS=$(cat "$_rcfile" 2>/dev/null || echo 1)
+    stats_from "$_msgs"
+    if [ "$COLLECTOR_STATUS" -ne 0 ] || [ "$_sshrc" -ne 0 ]; then
+        SAVE_ERR="vmcore-copy exited $COLLECTOR_STATUS, ssh $_sshrc: $LASTMSG"
+        [ "$COLLECTOR_STATUS" -eq 2 ] && INCOMPLETE=1
+        return 1
+    fi
+    ssh_run "mv '$DUMPDIR/vmcore-incomplete' '$DUMPDIR/vmcore.flat'" ||
+        { SAVE_ERR="ssh: cannot rename the dump"; return 1; }
+    return 0
+}
+
+save_raw() {
+    # the flattened dump written over the raw device (no dmesg file); the next
+    # `kdumpctl start` in the first kernel rebuilds <path>/<date>/vmcore from it
+    _dev=$(wait_for_device "$KDUMP_TARGET_SPEC") || { SAVE_ERR="raw device $KDUMP_TARGET_SPEC did not appear"; return 1; }
+    LOCATION=$_dev
+    _rcfile=/tmp/kdump-collector.rc _msgs=/tmp/kdump-collector.log
+    # shellcheck disable=SC2086
+    { vmcore-copy $KDUMP_COLLECTOR_OPTS --json "$VMCORE" 2> "$_msgs"; echo $? > "$_rcfile"; } |
+        dd of="$_dev" bs=512 conv=fsync 2>/dev/null
+    _ddrc=$?
+    COLLECTOR_STATUS=$(cat "$_rcfile" 2>/dev/null || echo 1)
+    stats_from "$_msgs"
+    sync
+    if [ "$COLLECTOR_STATUS" -ne 0 ] || [ "$_ddrc" -ne 0 ]; then
+        SAVE_ERR="vmcore-copy exited $COLLECTOR_STATUS, dd $_ddrc: $LASTMSG"
+        [ "$COLLECTOR_STATUS" -eq 2 ] && INCOMPLETE=1
+        return 1
+    fi
+    return 0
+}
+
+stats_from() {
+    # vmcore-copy -F prints its --json statistics on standard error, with its messages
+    STATS_JSON=$(grep '^{' "$1" 2>/dev/null | tail -n 1)
+    PAGES=$(echo "$STATS_JSON" | sed -n 's/.*"pages_written": \([0-9]*\).*/\1/p')
+    BYTES=$(echo "$STATS_JSON" | sed -n 's/.*"file_size": \([0-9]*\).*/\1/p')
+    LASTMSG=$(grep -v '^{' "$1" 2>/dev/null | grep -v '^$' | tail -n 1)
+    grep -v '^{' "$1" >&2 2>/dev/null
+}
+
 # --- the result record ------------------------------------------------------------------
 
 write_result() {
@@ -143,7 +243,11 @@ write_result() {
     _rec="$_rec \"fallback\": ${FALLBACK:-false}, \"test_id\": $(json_str "$TEST_ID"),"
     _rec="$_rec \"collector\": $(json_str "$KDUMP_COLLECTOR $KDUMP_COLLECTOR_OPTS"),"
     _rec="$_rec \"message\": $(json_str "$_msg"), \"stats\": $_stats}"
-    if [ -n "$DUMPDIR" ] && [ -d "$DUMPDIR" ]; then
+    if [ "$KDUMP_TARGET_KIND" = ssh ] && [ -n "$DUMPDIR" ] && [ -z "$FALLBACK" ]; then
+        printf '%s\n' "$_rec" | ssh_run "cat > '$DUMPDIR/kdump-result.json'" 2>/dev/null
+        [ -n "$TEST_ID" ] && { [ "$_status" = success ] && echo success || echo fail; } |
+            ssh_run "cat > '$DUMPDIR/vmcore-creation.status'" 2>/dev/null
+    elif [ -n "$DUMPDIR" ] && [ -d "$DUMPDIR" ]; then
         printf '%s\n' "$_rec" > "$DUMPDIR/kdump-result.json"
         [ -n "$TEST_ID" ] && { [ "$_status" = success ] && echo success || echo fail; } \
             > "$DUMPDIR/vmcore-creation.status"
@@ -297,7 +401,12 @@ finish() {
     write_result "$1" "$2"
     run_hook_dir "$KDUMP_POST_D" "$COLLECTOR_STATUS"
     [ -n "$KDUMP_POST" ] && run_hook "$KDUMP_POST" "$COLLECTOR_STATUS"
-    dmesg > "$DUMPDIR/kexec-dmesg.log" 2>/dev/null
+    case "$KDUMP_TARGET_KIND" in
+        ssh) [ -n "$FALLBACK" ] && dmesg > "$DUMPDIR/kexec-dmesg.log" 2>/dev/null ||
+                 dmesg 2>/dev/null | ssh_run "cat > '$DUMPDIR/kexec-dmesg.log'" ;;
+        raw) [ -n "$FALLBACK" ] && dmesg > "$DUMPDIR/kexec-dmesg.log" 2>/dev/null ;;
+        *) dmesg > "$DUMPDIR/kexec-dmesg.log" 2>/dev/null ;;
+    esac
     sync
 }
 
@@ -320,6 +429,9 @@ run_hook_dir "$KDUMP_PRE_D"
 
 case "$KDUMP_TARGET_KIND" in
     rootfs|fs|nfs)
+        if [ "$KDUMP_TARGET_KIND" = nfs ]; then
+            net_up || failed "the network to $KDUMP_TARGET_SPEC did not come up"
+        fi
         TARGET_MNT=$MOUNT_BASE
         if ! mount_fs "$KDUMP_TARGET_SPEC" "$KDUMP_FSTYPE" "$KDUMP_MOUNT_OPTIONS" "$TARGET_MNT"; then
             failed "cannot mount $KDUMP_TARGET_WORDS"
@@ -331,8 +443,26 @@ case "$KDUMP_TARGET_KIND" in
             failed "$SAVE_ERR"
         fi
         ;;
+    ssh)
+        net_up || failed "the network to $KDUMP_TARGET_SPEC did not come up"
+        if save_ssh; then
+            finish success "saved"
+        else
+            [ -n "$INCOMPLETE" ] && { finish incomplete "$SAVE_ERR"; do_action "$KDUMP_FAILURE_ACTION"; }
+            failed "$SAVE_ERR"
+        fi
+        ;;
+    raw)
+        if save_raw; then
+            write_result success "saved to $LOCATION"
+            run_hook_dir "$KDUMP_POST_D" "$COLLECTOR_STATUS"
+            [ -n "$KDUMP_POST" ] && run_hook "$KDUMP_POST" "$COLLECTOR_STATUS"
+        else
+            failed "$SAVE_ERR"
+        fi
+        ;;
     *)
-        failed "dump target kind $KDUMP_TARGET_KIND is not supported by this capture script yet"
+        failed "unknown dump target kind $KDUMP_TARGET_KIND"
         ;;
 esac
 log "vmcore saved to $KDUMP_TARGET_WORDS:$LOCATION"

@@ -39,7 +39,11 @@ install() {
     done
     inst_multiple mount umount mkdir mv rm cat sed grep tr tail date sync dmesg sleep wc \
         dirname cp reboot poweroff halt
-    inst_multiple -o blkid udevadm ip ssh dd
+    inst_multiple -o blkid udevadm ip ssh dd mount.nfs mount.nfs4
+    # ssh looks its user up: root must be in the image's passwd
+    if ! grep -q '^root:' "$initdir/etc/passwd" 2>/dev/null; then
+        echo 'root:x:0:0:root:/root:/bin/sh' >> "$initdir/etc/passwd"
+    fi
     for _f in $KEXEC_PY_KDUMP_FILES; do
         inst "$_f" || return 1
     done
