@@ -161,10 +161,19 @@ net_up() {
     return 1
 }
 
+net_diagnostics() {
+    # what the network looked like when the target could not be reached, for the log
+    log "network: $(ip -o addr 2>&1 | tr '\n' ';')"
+    log "routes: $(ip route 2>&1 | tr '\n' ';')"
+    ssh -v -i "$KDUMP_SSHKEY" -o BatchMode=yes -o StrictHostKeyChecking=yes \
+        -o ConnectTimeout=10 ${KDUMP_SSH_OPTS} "$KDUMP_TARGET_SPEC" true 2>&1 |
+        tail -n 8 | while read -r _l; do log "ssh: $_l"; done
+}
+
 ssh_run() {
     # ssh_run COMMAND: run COMMAND on the ssh target with the plan's key
     ssh -q -i "$KDUMP_SSHKEY" -o BatchMode=yes -o StrictHostKeyChecking=yes \
-        -o ConnectTimeout=30 -o ServerAliveInterval=15 ${KDUMP_SSH_OPTS} \
+        -o ConnectTimeout=20 -o ServerAliveInterval=15 ${KDUMP_SSH_OPTS} \
         "$KDUMP_TARGET_SPEC" "$1"
 }
 
@@ -176,7 +185,17 @@ save_ssh() {
         DUMPDIR=$KDUMP_PATH/$(source_ip)-$STAMP
     fi
     LOCATION=$DUMPDIR
-    ssh_run "mkdir -p '$DUMPDIR'" || { SAVE_ERR="ssh $KDUMP_TARGET_SPEC: cannot create $DUMPDIR"; return 1; }
+    _try=1
+    until ssh_run "mkdir -p '$DUMPDIR'"; do
+        if [ "$_try" -ge "${KDUMP_SSH_TRIES:-6}" ]; then
+            net_diagnostics
+            SAVE_ERR="ssh $KDUMP_TARGET_SPEC: cannot create $DUMPDIR"
+            return 1
+        fi
+        log "ssh $KDUMP_TARGET_SPEC not reachable yet (try $_try); retrying"
+        _try=$((_try + 1))
+        sleep 5
+    done
     if vmcore-dmesg "$VMCORE" 2>/dev/null |
             ssh_run "umask 0077; dd of='$DUMPDIR/vmcore-dmesg-incomplete.txt' 2>/dev/null"; then
         ssh_run "mv '$DUMPDIR/vmcore-dmesg-incomplete.txt' '$DUMPDIR/vmcore-dmesg.txt'"
@@ -295,14 +314,18 @@ do_action() {
             sh -i < /dev/console > /dev/console 2>&1
             do_action "$KDUMP_FINAL_ACTION"
             ;;
+        *)
+            # dump_to_rootfs has had its go in failed(); never return to dracut's init
+            log "rebooting"; reboot -f ;;
     esac
     exit 0
 }
 
 failed() {
-    # failed MESSAGE: record, emergency hooks, failure_action
+    # failed MESSAGE [STATUS]: record (STATUS: failed, or incomplete), emergency hooks,
+    # failure_action
     log "dump failed: $1"
-    write_result failed "$1"
+    write_result "${2:-failed}" "$1"
     run_hook_dir "$KDUMP_EMERGENCY_D"
     [ -n "$KDUMP_EMERGENCY" ] && run_hook "$KDUMP_EMERGENCY"
     if [ "$KDUMP_FAILURE_ACTION" = dump_to_rootfs ] && [ -z "$FALLBACK" ]; then
@@ -439,8 +462,8 @@ case "$KDUMP_TARGET_KIND" in
         if save_to "$TARGET_MNT" "$KDUMP_PATH"; then
             finish success "saved"
         else
-            [ -n "$INCOMPLETE" ] && { finish incomplete "$SAVE_ERR"; do_action "$KDUMP_FAILURE_ACTION"; }
-            failed "$SAVE_ERR"
+            [ -n "$INCOMPLETE" ] && finish incomplete "$SAVE_ERR"
+            failed "$SAVE_ERR" "${INCOMPLETE:+incomplete}"
         fi
         ;;
     ssh)
@@ -448,8 +471,8 @@ case "$KDUMP_TARGET_KIND" in
         if save_ssh; then
             finish success "saved"
         else
-            [ -n "$INCOMPLETE" ] && { finish incomplete "$SAVE_ERR"; do_action "$KDUMP_FAILURE_ACTION"; }
-            failed "$SAVE_ERR"
+            [ -n "$INCOMPLETE" ] && finish incomplete "$SAVE_ERR"
+            failed "$SAVE_ERR" "${INCOMPLETE:+incomplete}"
         fi
         ;;
     raw)
