@@ -334,8 +334,9 @@ def extra_files(plan):
         files.append(found)
     if plan.target.kind == "ssh":
         files.append(plan.config.sshkey)
-        if os.path.isfile(rootfs.join(plan.root, "/root/.ssh/known_hosts")):
-            files.append("/root/.ssh/known_hosts")
+        for name in ("known_hosts", "config"):   # host keys; a Port or User for the host
+            if os.path.isfile(rootfs.join(plan.root, "/root/.ssh/" + name)):
+                files.append("/root/.ssh/" + name)
     if "/" in plan.collector.program:
         files.append(plan.collector.program)
     return files

@@ -746,9 +746,6 @@ class SystemdGuest(Expectations):
             _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
                   self.base.path, self.overlay])
         self.disks = []  # [(path, fmt)] after the overlay: /dev/vdb, /dev/vdc, ...
-        # more user-network options, e.g. ",guestfwd=tcp:10.0.2.100:22-tcp:127.0.0.1:PORT"
-        # (a server the test runs on the host's loopback, reached from the guest)
-        self.nic_options = ""
         self.install = install  # False: no kpyinstall share, nothing installed
         self.install_method = install_method  # see build_install_tree
         self.install_tree = install_tree  # None: shared_install_tree() at the first boot
@@ -793,8 +790,7 @@ class SystemdGuest(Expectations):
         if self.install:
             cmd += ["-virtfs", "local,path=%s,mount_tag=kpyinstall,security_model=none,"
                                "readonly=on,multidevs=remap" % self.install_tree]
-        cmd += ["-nic", "user,model=virtio-net-pci" + self.nic_options,
-                "-device", "virtio-rng-pci"]
+        cmd += ["-nic", "user,model=virtio-net-pci", "-device", "virtio-rng-pci"]
         return cmd + list(qemu_args)
 
     def serial_path(self):

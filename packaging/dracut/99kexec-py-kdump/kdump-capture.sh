@@ -442,7 +442,11 @@ fi
 STAMP=$(date +%Y-%m-%d-%H:%M:%S)
 TEST_ID=$(test_id)
 DUMPDIR= LOCATION= FALLBACK= STATS_JSON= PAGES= BYTES= COLLECTOR_STATUS=1 INCOMPLETE=
-log "saving the vmcore to $KDUMP_TARGET_WORDS:$KDUMP_PATH"
+if [ "$KDUMP_TARGET_KIND" = raw ]; then
+    log "saving the vmcore to $KDUMP_TARGET_WORDS"
+else
+    log "saving the vmcore to $KDUMP_TARGET_WORDS:$KDUMP_PATH"
+fi
 
 if [ -n "$KDUMP_PRE" ] && ! run_hook "$KDUMP_PRE"; then
     log "kdump_pre $KDUMP_PRE failed: final_action"
@@ -488,5 +492,9 @@ case "$KDUMP_TARGET_KIND" in
         failed "unknown dump target kind $KDUMP_TARGET_KIND"
         ;;
 esac
-log "vmcore saved to $KDUMP_TARGET_WORDS:$LOCATION"
+if [ "$KDUMP_TARGET_KIND" = raw ]; then
+    log "vmcore saved to $KDUMP_TARGET_WORDS (kdumpctl start recovers it)"
+else
+    log "vmcore saved to $KDUMP_TARGET_WORDS:$LOCATION"
+fi
 do_action "$KDUMP_FINAL_ACTION"
