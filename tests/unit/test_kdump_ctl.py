@@ -20,6 +20,7 @@ from kexec_py.kdump import ctl
 from kexec_py.load import state
 
 from .conftest import RELEASE
+from .test_kdump_bootedit import KB_GRUB_CONF
 
 CONF = "path /var/crash\ncore_collector makedumpfile -l --message-level 7 -d 31\n"
 
@@ -352,16 +353,6 @@ def test_sysv_enabled_counts_too(kroot):
     assert ctl.service_enabled(str(kroot))
 
 
-KB_GRUB_CONF = """\
-default=0
-timeout=5
-splashimage=(hd0,0)/grub/splash.xpm.gz
-hiddenmenu
-title Red Hat Enterprise Linux Server (2.6.17-1.2519.4.21.el5)
-        root (hd0,0)
-        kernel /vmlinuz-2.6.17-1.2519.4.21.el5 ro root=LABEL=/ rhgb quiet crashkernel=128M@16M
-        initrd /initrd-2.6.17-1.2519.4.21.el5.img
-"""
 
 
 def test_get_default_crashkernel_prints_the_expression_without_newline(kroot):

@@ -50,7 +50,6 @@ and panic=10 turns a panic without a capture kernel into such a reboot.
 """
 import atexit
 import contextlib
-import fcntl
 import glob
 import hashlib
 import json
@@ -62,7 +61,7 @@ import sys
 import tempfile
 import time
 
-from .harness import Expectations, vm_lock
+from .harness import Expectations, flock, vm_lock
 from .kernel import cache_dir, ensure_kernel, package_name
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -309,16 +308,6 @@ def _chroot_mounts(root):
         _unmount_under(os.path.join(root, "proc"))
         _unmount_under(os.path.join(root, "sys"))
         _unmount_under(os.path.join(root, "dev"))
-
-
-@contextlib.contextmanager
-def _flock(path):
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def apt_mirror(suite=SUITE):
@@ -589,7 +578,7 @@ def base_image(kernel=None):
     final = os.path.join(cache, "guest-%s-%s" % (SUITE, key))
     if os.path.isfile(os.path.join(final, "info.json")):
         return BaseImage(final)
-    with _flock(os.path.join(cache, "guest-build.lock")):
+    with flock(os.path.join(cache, "guest-build.lock")):
         if os.path.isfile(os.path.join(final, "info.json")):
             return BaseImage(final)
         _check_build_host()

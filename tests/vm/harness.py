@@ -122,14 +122,19 @@ def initrd_with_marker(base, path, token):
 
 
 @contextlib.contextmanager
-def vm_lock():
-    """One guest at a time on this machine: two TCG guests on 2 cores time each other out."""
-    with open(LOCK_PATH, "a") as f:
+def flock(path):
+    """An exclusive flock on path (created if missing) for the with block."""
+    with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def vm_lock():
+    """One guest at a time on this machine: two TCG guests on 2 cores time each other out."""
+    return flock(LOCK_PATH)
 
 
 class GuestFailure(AssertionError):
