@@ -121,8 +121,7 @@ def target_drivers(plan, mount):
     if plan.target.kind in ("fs", "rootfs", "raw"):
         mods += device_modules(plan.root, mount["spec"] or plan.target.spec)
     fstype = mount.get("fstype") or ""
-    mods += list(FS_MODULES.get(fstype, (fstype,) if fstype and fstype != "virtiofs"
-                                else ("virtiofs",) if fstype == "virtiofs" else ()))
+    mods += list(FS_MODULES.get(fstype, (fstype,) if fstype else ()))
     return [m for i, m in enumerate(mods) if m and m not in mods[:i]]
 
 
@@ -176,7 +175,7 @@ def network_plan(plan, mount, run=None):
 
 def plan_env(plan, mount, rootmount, net=None):
     """plan.env: shell assignments, one per line, every value quoted."""
-    cfg, col, hooks = plan.config, plan.collector, plan.hooks()
+    cfg, col, hooks = plan.config, plan.collector, plan.hooks
     net = net or {}
     opts = [o for o in col.argv if o != "-F"] if col.program == "vmcore-copy" else col.argv
     if plan.target.kind in ("ssh", "raw") and col.program == "vmcore-copy":
@@ -191,7 +190,7 @@ def plan_env(plan, mount, rootmount, net=None):
         ("KDUMP_FSTYPE", mount["fstype"]),
         ("KDUMP_MOUNT_OPTIONS", mount["options"]),
         ("KDUMP_PATH", cfg.dump_path),
-        ("KDUMP_COLLECTOR", col.program if col.program != "vmcore-copy" else "vmcore-copy"),
+        ("KDUMP_COLLECTOR", col.program),
         ("KDUMP_COLLECTOR_OPTS", " ".join(shlex.quote(o) for o in opts)),
         ("KDUMP_DUMP_LEVEL", "" if col.dump_level is None else str(col.dump_level)),
         ("KDUMP_SSHKEY", cfg.sshkey if plan.target.kind == "ssh" else ""),
@@ -281,7 +280,7 @@ def dracut_supports(dracut, option):
     return option in proc.stdout
 
 
-def dracut_argv(dracut, plan, image, drivers, extra_depends, root="/", aggressive=True):
+def dracut_argv(dracut, plan, image, drivers, root="/", aggressive=True):
     argv = [dracut, "--force", "--quiet", "--hostonly", "--hostonly-mode", "strict",
             "--no-hostonly-cmdline", "--no-hostonly-default-device",
             "--no-hostonly-i18n", "--compress", "zstd",
@@ -313,16 +312,10 @@ def dracut_argv(dracut, plan, image, drivers, extra_depends, root="/", aggressiv
     return argv
 
 
-def network_depends(plan):
-    """dracut modules the target needs. None: the capture script sets the network up
-    itself and the ssh client is installed as a binary."""
-    return []
-
-
 def extra_files(plan):
     """Hooks, extra_bins and the ssh key, as paths on the machine."""
     files = []
-    hooks = plan.hooks()
+    hooks = plan.hooks
     for name in ("pre", "post", "emergency"):
         if hooks[name]["script"]:
             files.append(hooks[name]["script"])
@@ -370,13 +363,10 @@ def build(plan, image=None, force=True, out=None, run=None, dracut=None):
         env = dict(os.environ, KEXEC_PY_KDUMP_DIR=tmp,
                    KEXEC_PY_KDUMP_TOOLS=" ".join(tools),
                    KEXEC_PY_KDUMP_DRIVERS=" ".join(drivers),
-                   KEXEC_PY_KDUMP_DEPENDS=" ".join(network_depends(plan)),
-                   KEXEC_PY_KDUMP_NET="1" if net else "",
                    KEXEC_PY_KDUMP_FILES=" ".join(extra_files(plan)))
         confdir = os.path.join(tmp, "conf.d")
         os.mkdir(confdir)
-        argv = dracut_argv(dracut, plan, host_image + ".tmp", drivers,
-                           network_depends(plan), plan.root,
+        argv = dracut_argv(dracut, plan, host_image + ".tmp", drivers, plan.root,
                            aggressive=dracut_supports(dracut, "--aggressive-strip"))
         argv[1:1] = ["--conf", "/dev/null", "--confdir", confdir]
         if moddir != rootfs.join(plan.root, MODULE_DIR):

@@ -4,6 +4,7 @@ kdumpctl loads the capture kernel from it, mkdumprd builds the capture initramfs
 and writes it into the image, and the capture-side sh script executes it without parsing
 any configuration at crash time. `kdumpctl show-plan` prints it as JSON.
 """
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -38,8 +39,10 @@ class Plan:
         """A machine path under the root prefix."""
         return rootfs.join(self.root, path)
 
+    @functools.cached_property
     def hooks(self):
-        """kdump_pre/post/emergency and the executables of pre.d/post.d/emergency.d."""
+        """kdump_pre/post/emergency and the executables of pre.d/post.d/emergency.d,
+        listed once per plan."""
         out = {}
         for name in ("pre", "post", "emergency"):
             single = self.config.get("kdump_" + name)
@@ -66,7 +69,7 @@ class Plan:
             "collector": self.collector.as_dict(),
             "failure_action": cfg.failure_action,
             "final_action": cfg.final_action,
-            "hooks": self.hooks(),
+            "hooks": self.hooks,
             "sshkey": cfg.sshkey if self.target.kind == "ssh" else None,
             "extra_bins": cfg.words("extra_bins"),
             "extra_modules": cfg.words("extra_modules"),

@@ -97,7 +97,7 @@ def inputs(plan):
     for key in ("kdump_pre", "kdump_post", "kdump_emergency"):
         if cfg.get(key):
             files.append(plan.host_path(cfg.get(key)))
-    for hooks in plan.hooks().values():
+    for hooks in plan.hooks.values():
         files.extend(plan.host_path(p) for p in hooks["dir"])
     for name in cfg.words("extra_bins"):
         found = _which(root, name)
@@ -109,7 +109,7 @@ def inputs(plan):
         files.append(plan.host_path(plan.collector.program))
     mods, missing, dep = _module_files(root, plan.kernel_version, cfg.words("extra_modules"))
     files.extend(plan.host_path(m) for m in mods)
-    warnings.extend("Module %s not found" % m for m in missing if cfg.words("extra_modules"))
+    warnings.extend("Module %s not found" % m for m in missing)
     if dep:
         files.append(plan.host_path(dep))
     return files, warnings

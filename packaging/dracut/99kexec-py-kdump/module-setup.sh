@@ -7,7 +7,6 @@
 #                           plan.json (for people and tools)
 #   KEXEC_PY_KDUMP_TOOLS    the vmcore-copy and vmcore-dmesg executables to install
 #   KEXEC_PY_KDUMP_DRIVERS  kernel modules the dump target needs
-#   KEXEC_PY_KDUMP_DEPENDS  dracut modules the target needs (network, nfs, ...)
 #   KEXEC_PY_KDUMP_FILES    further files: hooks, extra_bins, the ssh key
 # Nothing in the image parses kdump.conf, and no interpreter other than the shell runs.
 
@@ -18,7 +17,8 @@ check() {
 }
 
 depends() {
-    echo base $KEXEC_PY_KDUMP_DEPENDS
+    # base only: the capture script sets up a network target's interface itself
+    echo base
     return 0
 }
 
