@@ -538,8 +538,16 @@ class Kdumpctl:
                          r.get("seconds", "?"), r.get("dump_level", "?")))
         elif st == "success":
             self.warn("WARNING: the last dump (%s) did NOT reach the configured target %s: "
-                      "it went to %s by failure_action dump_to_rootfs. Check the target."
-                      % (when, r.get("target", "?"), where))
+                      "it went to %s by failure_action dump_to_rootfs (%s). Check the target."
+                      % (when, r.get("target", "?"), where, r.get("message") or "fallback"))
+        elif st == "started":
+            self.warn("ERROR: the last dump (%s) was started at %s and never finished: the "
+                      "capture kernel stopped during the dump (power loss, hang, a second "
+                      "panic). Anything there is incomplete." % (when, where))
+        elif st == "incomplete":
+            self.warn("ERROR: the last dump (%s) is INCOMPLETE: %s. The part that was "
+                      "written is kept as %s/vmcore-incomplete." % (
+                          when, r.get("message") or "the collector stopped early", where))
         else:
             self.warn("ERROR: the last dump (%s) FAILED: %s%s" % (
                 when, r.get("message") or st,

@@ -201,7 +201,11 @@ def test_missing_target_falls_back_to_the_root_fs_and_says_so(tmp_path, root, vm
     cap = Capture(tmp_path, root, "/bin/sh")
     rootdev = tmp_path / "rootdev"
     rootdev.write_text("")
-    cap.fake("mount", "exit 0")
+    # like mount(8), a second mount of the same mount point fails
+    mounted = tmp_path / "mounted"
+    cap.fake("mount", 'for a; do last=$a; done\n'
+             'grep -qxF "$last" %s 2>/dev/null && { echo "already mounted" >&2; exit 32; }\n'
+             'echo "$last" >> %s' % (mounted, mounted))
     cap.write_plan("ext4 /dev/kpy-missing-disk\nfailure_action dump_to_rootfs\n",
                    rootmount=(str(rootdev), "ext4", "defaults"))
     proc = cap.run(vmcore_file)
@@ -212,7 +216,37 @@ def test_missing_target_falls_back_to_the_root_fs_and_says_so(tmp_path, root, vm
     rec = json.loads((rootfs / "var/lib/kdump/last-dump.json").read_text())
     assert rec["status"] == "success" and rec["fallback"] is True
     assert rec["target"] == "ext4 /dev/kpy-missing-disk"
+    assert "cannot be mounted either" not in proc.stderr
+    assert mounted.read_text().split() == [str(rootfs)]
     assert cap.action() == ["reboot"]
+
+
+def test_record_says_started_while_the_collector_runs(cap, vmcore_file, tmp_path):
+    # a capture that dies half-way must leave a record that is not a finished dump
+    seen = tmp_path / "seen.json"
+    os.unlink(str(cap.bin / "vmcore-copy"))
+    cap.fake("vmcore-copy", 'for a; do out=$a; done\ncat "$(dirname "$out")/kdump-result.json" '
+             '"%s/var/lib/kdump/last-dump.json" > %s\nexec %s "$@"'
+             % (cap.base, seen, vmcore.executable()))
+    cap.write_plan("")
+    proc = cap.run(vmcore_file, KDUMP_NO_MOUNT="1")
+    assert proc.returncode == 0, proc.stderr
+    during = [json.loads(line) for line in seen.read_text().splitlines()]
+    assert [r["status"] for r in during] == ["started", "started"]
+    assert "did not finish" in during[0]["message"]
+    (d,) = cap.dump_dirs()
+    assert json.loads((d / "kdump-result.json").read_text())["status"] == "success"
+
+
+def test_rd_timeout_on_the_capture_command_line_bounds_the_device_wait(tmp_path, root,
+                                                                      vmcore_file):
+    cap = Capture(tmp_path, root, "/bin/sh")
+    del cap.env["KDUMP_DEVICE_WAIT"]
+    (tmp_path / "cmdline").write_text("elfcorehdr=0x1000 rd.timeout=1 nr_cpus=1\n")
+    cap.write_plan("ext4 /dev/kpy-missing-disk\nfailure_action poweroff\n")
+    proc = cap.run(vmcore_file)
+    assert "device /dev/kpy-missing-disk did not appear in 1s" in proc.stderr
+    assert cap.action() == ["poweroff"]
 
 
 def test_no_vmcore_is_not_a_capture_kernel(cap, tmp_path):

@@ -300,6 +300,14 @@ def test_status_reports_the_last_dump_and_fallbacks_loudly(kroot):
     record.update(status="failed", message="vmcore-copy: No space left on device")
     kroot.write(ctl.RESULT_PATH, json.dumps(record))
     assert "FAILED: vmcore-copy: No space left on device" in run(kroot, "status")[2]
+    record.update(status="incomplete", message="the dump is incomplete (ENOSPC)")
+    kroot.write(ctl.RESULT_PATH, json.dumps(record))
+    assert ("is INCOMPLETE: the dump is incomplete (ENOSPC). The part that was written is "
+            "kept as /var/crash/127.0.0.1-2026-12-01-10:00:00/vmcore-incomplete"
+            in run(kroot, "status")[2])
+    record.update(status="started")
+    kroot.write(ctl.RESULT_PATH, json.dumps(record))
+    assert "never finished" in run(kroot, "status")[2]
     kroot.write(ctl.RESULT_PATH, "not json")
     assert "not a valid dump record" in run(kroot, "status")[2]
     kroot.write("/etc/sysconfig/kdump", 'VMCORE_CREATION_NOTIFICATION=""\n')

@@ -16,7 +16,7 @@ VMCORE=${KDUMP_VMCORE:-/proc/vmcore}
 CMDLINE_FILE=${KDUMP_CMDLINE_FILE:-/proc/cmdline}
 KMSG=${KDUMP_KMSG:-/dev/kmsg}
 MOUNT_BASE=${KDUMP_MOUNT_BASE:-/kdumproot}
-DEVICE_WAIT=${KDUMP_DEVICE_WAIT:-90}
+DEVICE_WAIT=${KDUMP_DEVICE_WAIT:-}
 # KDUMP_ACTION_LOG=FILE: write the reboot/halt/poweroff/shell action there instead
 
 # shellcheck disable=SC1090
@@ -116,11 +116,25 @@ source_ip() {
     esac
 }
 
-test_id() {
+cmdline_value() {
+    # cmdline_value NAME: the value of the last NAME= on the capture kernel's command line
+    _v=
     for _w in $(cat "$CMDLINE_FILE" 2>/dev/null); do
-        case "$_w" in kdump_test_id=*) echo "${_w#kdump_test_id=}"; return 0 ;; esac
+        case "$_w" in "$1"=*) _v=${_w#"$1"=} ;; esac
     done
-    return 0
+    echo "$_v"
+}
+
+test_id() { cmdline_value kdump_test_id; }
+
+device_wait() {
+    # seconds to wait for a disk or the network: rd.timeout= (dracut's device timeout)
+    # when the capture command line sets it, else 90 (systemd's default device timeout)
+    _t=$(cmdline_value rd.timeout)
+    case "$_t" in
+        ''|*[!0-9]*) echo 90 ;;
+        *) echo "$_t" ;;
+    esac
 }
 
 threads_option() {
@@ -196,6 +210,7 @@ save_ssh() {
         _try=$((_try + 1))
         sleep 5
     done
+    write_result started "the capture kernel started this dump and did not finish it"
     if vmcore-dmesg "$VMCORE" 2>/dev/null |
             ssh_run "umask 0077; dd of='$DUMPDIR/vmcore-dmesg-incomplete.txt' 2>/dev/null"; then
         ssh_run "mv '$DUMPDIR/vmcore-dmesg-incomplete.txt' '$DUMPDIR/vmcore-dmesg.txt'"
@@ -271,7 +286,8 @@ write_result() {
         [ -n "$TEST_ID" ] && { [ "$_status" = success ] && echo success || echo fail; } \
             > "$DUMPDIR/vmcore-creation.status"
     fi
-    _root=$(rootfs_dir)
+    mount_rootfs
+    _root=$ROOTFS_DIR
     _lib=$_root/var/lib/kdump
     if [ -n "$_root" ] && mkdir -p "$_lib" 2>/dev/null; then
         printf '%s\n' "$_rec" > "$_lib/last-dump.json.tmp" &&
@@ -280,9 +296,11 @@ write_result() {
     sync
 }
 
-ROOTFS_MNT=
-rootfs_dir() {
-    # the root file system, mounted once on demand (empty when it cannot be)
+ROOTFS_MNT= ROOTFS_DIR=
+mount_rootfs() {
+    # the root file system, mounted once on demand: sets ROOTFS_DIR (empty when it cannot
+    # be mounted). Call it directly, never in $(...): the mount would be remembered only
+    # by the subshell, and the next call would mount the same device again and fail.
     if [ -z "$ROOTFS_MNT" ]; then
         if [ "$KDUMP_TARGET_KIND" = rootfs ] && [ -n "$TARGET_MNT" ]; then
             ROOTFS_MNT=$TARGET_MNT
@@ -293,7 +311,9 @@ rootfs_dir() {
             ROOTFS_MNT=-
         fi
     fi
-    [ "$ROOTFS_MNT" = - ] || echo "$ROOTFS_MNT"
+    ROOTFS_DIR=
+    [ "$ROOTFS_MNT" = - ] || ROOTFS_DIR=$ROOTFS_MNT
+    return 0
 }
 
 # --- actions ----------------------------------------------------------------------------
@@ -337,7 +357,8 @@ failed() {
 dump_to_rootfs() {
     log "failure_action dump_to_rootfs: saving to the root file system instead"
     FALLBACK=true
-    _root=$(rootfs_dir)
+    mount_rootfs
+    _root=$ROOTFS_DIR
     if [ -z "$_root" ]; then
         log "the root file system cannot be mounted either"
         do_action "$KDUMP_FINAL_ACTION"
@@ -359,6 +380,11 @@ save_to() {
     LOCATION=${DUMPDIR#"$1"}
     [ -n "$LOCATION" ] || LOCATION=/
     mkdir -p "$DUMPDIR" || { SAVE_ERR="cannot create $LOCATION"; return 1; }
+    STATS_JSON= PAGES= BYTES=
+    # a record that says "started" until the end: a capture that dies half-way (power,
+    # hang, a second panic) leaves a record that cannot be read as a finished dump, and
+    # its block is taken before the collector can fill the disk
+    write_result started "the capture kernel started this dump and did not finish it"
     save_dmesg "$DUMPDIR"
     collect "$DUMPDIR/vmcore-incomplete"
     _rc=$?
@@ -441,6 +467,7 @@ if [ ! -e "$VMCORE" ]; then
 fi
 STAMP=$(date +%Y-%m-%d-%H:%M:%S)
 TEST_ID=$(test_id)
+[ -n "$DEVICE_WAIT" ] || DEVICE_WAIT=$(device_wait)
 DUMPDIR= LOCATION= FALLBACK= STATS_JSON= PAGES= BYTES= COLLECTOR_STATUS=1 INCOMPLETE=
 if [ "$KDUMP_TARGET_KIND" = raw ]; then
     log "saving the vmcore to $KDUMP_TARGET_WORDS"
