@@ -45,14 +45,14 @@ def resolve_device(root, spec):
     return os.path.realpath(link)
 
 
-def _mounts(root):
-    """[(device, mount point, fstype)] from /proc/mounts (octal escapes decoded)."""
+def mounts(root):
+    """[(device, mount point, fstype, options)] from /proc/mounts (octal escapes decoded)."""
     text = rootfs.read_text(root, "/proc/mounts") or ""
     out = []
     for line in text.split("\n"):
         f = line.split()
         if len(f) >= 3:
-            out.append(tuple(_unescape(x) for x in f[:3]))
+            out.append(tuple(_unescape(x) for x in f[:3]) + (f[3] if len(f) > 3 else "",))
     return out
 
 
@@ -60,7 +60,8 @@ def _unescape(s):
     return s.replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
 
 
-def _fstab(root):
+def fstab_entries(root):
+    """[(device, mount point, fstype, options)] from /etc/fstab."""
     text = rootfs.read_text(root, "/etc/fstab") or ""
     out = []
     for line in text.split("\n"):
@@ -74,7 +75,8 @@ def _fstab(root):
     return out
 
 
-def _same(root, a, b):
+def same_device(root, a, b):
+    """Whether two device specs (node, LABEL=, UUID=...) name the same device."""
     if a == b:
         return True
     da, db = resolve_device(root, a), resolve_device(root, b)
@@ -83,11 +85,11 @@ def _same(root, a, b):
 
 def find_mount(root, spec):
     """(mount point, source) for a device spec: mounted first, then /etc/fstab."""
-    for dev, mnt, _ in _mounts(root):
-        if _same(root, dev, spec):
+    for dev, mnt, _, _ in mounts(root):
+        if same_device(root, dev, spec):
             return mnt, "mounted"
-    for dev, mnt, _, _ in _fstab(root):
-        if _same(root, dev, spec):
+    for dev, mnt, _, _ in fstab_entries(root):
+        if same_device(root, dev, spec):
             return mnt, "fstab"
     return None, None
 
@@ -132,11 +134,12 @@ def check_local(root, target, path):
         return check   # mounted by dracut in the capture kernel only
     dev = resolve_device(root, target.spec)
     check.device = dev or ""
+    if dev is None and "=" in target.spec:
+        # named in fstab or not, a label or UUID no device carries cannot be dumped to
+        raise TargetError("Dump target %s is not found: no device has that %s"
+                          % (target.spec, target.spec.split("=", 1)[0]))
     mnt, how = find_mount(root, target.spec)
     if mnt is None:
-        if dev is None and "=" in target.spec:
-            raise TargetError("Dump target %s is not found: no device has that %s"
-                              % (target.spec, target.spec.split("=", 1)[0]))
         raise TargetError("Dump target %s is neither mounted nor in /etc/fstab: mount it, "
                           "or add it to /etc/fstab" % target.spec)
     check.mount_point = mnt
@@ -153,7 +156,7 @@ def check_nfs(root, target, path):
     host, sep, export = target.spec.partition(":")
     if not target.from_dracut_mount and (not sep or not host or not export.startswith("/")):
         raise TargetError("Invalid nfs target %s: use HOST:/EXPORT" % target.spec)
-    for dev, mnt, fstype in _mounts(root):
+    for dev, mnt, fstype, _ in mounts(root):
         if dev == target.spec and fstype.startswith("nfs"):
             check.mount_point = mnt
             _check_dir(root, mnt, path, check)

@@ -274,6 +274,12 @@ def test_target_neither_mounted_nor_in_fstab(root):
     p = local_plan(root, "ext4 UUID=nope\n")
     with pytest.raises(KexecError, match="not found: no device has that UUID"):
         target.preflight(p)
+    # in fstab (nofail) with an empty mount point directory, but no device has the label:
+    # the dump could not be saved, so the service does not start
+    root.write("/etc/fstab", "LABEL=gone /mnt/kdump ext4 defaults,nofail 0 2\n")
+    root.mkdir("/mnt/kdump/var/crash")
+    with pytest.raises(KexecError, match="LABEL=gone is not found: no device has that LABEL"):
+        target.preflight(local_plan(root, "ext4 LABEL=gone\n"))
 
 
 def test_free_space_warning(root, monkeypatch):
