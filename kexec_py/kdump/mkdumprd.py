@@ -46,7 +46,7 @@ class MkdumprdError(KexecError):
 def root_mount(root="/"):
     """(spec, fstype, options) of the first kernel's root file system; the spec as
     UUID= when udev names the device that way (device names can change after a kexec)."""
-    for dev, mnt, fstype in targetmod._mounts(root):
+    for dev, mnt, fstype, _ in targetmod.mounts(root):
         if mnt == "/" and dev not in ("rootfs", "none"):
             return _stable_spec(root, dev), fstype, "defaults"
     return None, None, None
@@ -76,16 +76,45 @@ def capture_mount(plan):
                                 "dump target in %s" % plan.config.path)
         return {"spec": spec, "fstype": fstype, "options": options, "host": ""}
     if t.kind == "nfs":
-        return {"spec": t.spec, "fstype": t.fstype if t.fstype.startswith("nfs") else "nfs",
-                "options": t.mount_options or "defaults", "host": t.spec.split(":", 1)[0]}
+        fstype = t.fstype if t.fstype.startswith("nfs") else "nfs"
+        options = t.mount_options
+        if not t.from_dracut_mount:
+            # as mounted here (the port, version and security the first kernel used), else
+            # as /etc/fstab says
+            found = [(f, o) for dev, _, f, o in targetmod.mounts(plan.root)
+                     if dev == t.spec and f.startswith("nfs")]
+            found = found or [(f, o) for dev, _, f, o in targetmod.fstab_entries(plan.root)
+                              if dev == t.spec and f.startswith("nfs")]
+            if found:
+                fstype, options = found[0]
+        return {"spec": t.spec, "fstype": fstype, "options": capture_options(options, nfs=True),
+                "host": t.spec.split(":", 1)[0]}
     if t.kind == "ssh":
         return {"spec": t.spec, "fstype": "", "options": "", "host": t.spec.split("@", 1)[1]}
     options = t.mount_options or "defaults"
     if t.kind == "fs" and not t.from_dracut_mount:
-        for dev, _, _, opts in targetmod._fstab(plan.root):
-            if targetmod._same(plan.root, dev, t.spec):
+        for dev, _, _, opts in targetmod.fstab_entries(plan.root):
+            if targetmod.same_device(plan.root, dev, t.spec):
                 options = opts
     return {"spec": t.spec, "fstype": t.fstype, "options": options, "host": ""}
+
+
+# first-kernel mount options that must not reach the capture kernel's mount: the server
+# and client addresses the first kernel resolved (the capture kernel resolves its own)
+NFS_RESOLVED = ("addr", "mountaddr", "clientaddr", "proto", "mountproto")
+NEVER_AT_CRASH = ("noauto", "nofail", "nobootwait")
+
+
+def capture_options(options, nfs=False):
+    """Mount options for the capture kernel: read-write, mounted whatever fstab said about
+    boot-time mounting, and for nfs without the first kernel's resolved addresses."""
+    out = []
+    for opt in (options or "").split(","):
+        name = opt.split("=", 1)[0]
+        if not opt or name in NEVER_AT_CRASH or (nfs and name in NFS_RESOLVED):
+            continue
+        out.append("rw" if opt == "ro" else opt)
+    return ",".join(out) or "defaults"
 
 
 def device_modules(root, spec):

@@ -104,6 +104,29 @@ def test_rootfs_target_uses_the_root_device_by_uuid(mroot):
     assert (m["spec"], m["fstype"]) == ("UUID=abcd-ef", "ext4")
 
 
+def test_nfs_target_mounts_with_the_first_kernels_options(mroot):
+    # as RHEL's mkdumprd: the mounted export's options (port, version), without the
+    # addresses the first kernel resolved; fstab when it is not mounted; else defaults
+    mroot.write("/etc/kdump.conf", "nfs 10.0.2.2:/export\n")
+    p = planmod.resolve(str(mroot))
+    assert mkdumprd.capture_mount(p)["options"] == "defaults"
+    mroot.write("/etc/fstab", "10.0.2.2:/export /mnt/nfs nfs4 ro,noauto,port=20490 0 0\n")
+    m = mkdumprd.capture_mount(planmod.resolve(str(mroot)))
+    assert (m["fstype"], m["options"], m["host"]) == ("nfs4", "rw,port=20490", "10.0.2.2")
+    mroot.write("/proc/mounts", "/dev/vda / ext4 rw 0 0\n10.0.2.2:/export /mnt/nfs nfs4 "
+                "rw,relatime,vers=4.2,port=20490,proto=tcp,timeo=600,sec=sys,"
+                "clientaddr=10.0.2.15,local_lock=none,addr=10.0.2.2 0 0\n")
+    m = mkdumprd.capture_mount(planmod.resolve(str(mroot)))
+    assert m["options"] == "rw,relatime,vers=4.2,port=20490,timeo=600,sec=sys,local_lock=none"
+
+
+def test_capture_options_are_read_write_and_always_mounted():
+    assert mkdumprd.capture_options("ro,nofail,noauto,x-systemd.device-timeout=5") == \
+        "rw,x-systemd.device-timeout=5"
+    assert mkdumprd.capture_options("") == "defaults"
+    assert mkdumprd.capture_options("addr=1.2.3.4") == "addr=1.2.3.4"
+
+
 def test_dracut_args_pass_through_but_mount_is_ours(mroot):
     mroot.write("/etc/kdump.conf", 'dracut_args --mount "/dev/vdb /mnt/d ext4 defaults" '
                                    '--omit-drivers "nfs"\n')

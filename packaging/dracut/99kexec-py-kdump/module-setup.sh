@@ -40,6 +40,10 @@ install() {
     inst_multiple mount umount mkdir mv rm cat sed grep tr tail date sync dmesg sleep wc \
         dirname cp reboot poweroff halt
     inst_multiple -o blkid udevadm ip ssh dd mount.nfs mount.nfs4
+    # libtirpc (mount.nfs) reads its transports from /etc/netconfig
+    if [ -x "$initdir/sbin/mount.nfs" ] || [ -x "$initdir/usr/sbin/mount.nfs" ]; then
+        [ -e /etc/netconfig ] && inst_simple /etc/netconfig
+    fi
     # ssh looks its user up: root must be in the image's passwd
     if ! grep -q '^root:' "$initdir/etc/passwd" 2>/dev/null; then
         echo 'root:x:0:0:root:/root:/bin/sh' >> "$initdir/etc/passwd"
