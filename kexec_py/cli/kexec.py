@@ -115,6 +115,10 @@ def build_parser():
     other.add_argument("--console-serial", action="store_true",
                        help="purgatory reports its checks on the serial port COM1 (0x3f8) "
                             "(kexec_load only)")
+    other.add_argument("--reuse-video-type", action="store_true",
+                       help="when /dev/fb0's driver is neither VESA VGA nor EFI VGA, hand "
+                            "the boot-time video type over with /dev/fb0's mode instead of "
+                            "none (kexec_load only; --dry-run shows the rule applied)")
     other.add_argument("-v", "--version", action="version",
                        version="kexec-py %s (kexec-tools compatible)" % __version__)
     p.set_defaults(mode="auto")
@@ -220,7 +224,7 @@ def run(argv, out=None, err=None):
     loader.load(LoadSpec(kernel=kernel, initrds=initrds, cmdline=cmdline,
                          panic=a.load_panic, mode=a.mode, debug=a.debug, root=a.root,
                          serial_port=SERIAL_COM1 if a.console_serial else 0,
-                         no_checks=a.no_checks))
+                         no_checks=a.no_checks, reuse_video_type=a.reuse_video_type))
     if a.force:
         loader.execute(sync=not a.no_sync, ifdown=not a.no_ifdown)
     elif not (a.load or a.load_panic):

@@ -186,12 +186,13 @@ def e820_entries(ranges):
 
 def build_boot_params(head, *, cmd_line_ptr, initrd_addr=0, initrd_size=0, e820=(),
                       setup_data_addr=0, old_boot_params=None, acpi_rsdp_addr=0,
-                      alt_mem_k=0):
+                      alt_mem_k=0, screen_info=None, screen_info_rule=None):
     """The zero page for the kernel in `head` (its first bytes).
 
     Returns (boot_params bytes, fields) where fields maps each field set to its value,
     for --dry-run. e820 entries beyond 128 go into a SETUP_E820_EXT setup_data that the
-    caller places at setup_data_addr (see e820_ext_setup_data).
+    caller places at setup_data_addr (see e820_ext_setup_data). screen_info (64 bytes)
+    replaces the running kernel's copy (video.screen_info; screen_info_rule says why).
     """
     bp = bytearray(BOOT_PARAMS_SIZE)
     end = header_end(head)
@@ -220,10 +221,15 @@ def build_boot_params(head, *, cmd_line_ptr, initrd_addr=0, initrd_size=0, e820=
         put("<I", BP_ALT_MEM_K, alt_mem_k & 0xFFFFFFFF, "alt_mem_k")
     if acpi_rsdp_addr:
         put("<Q", BP_ACPI_RSDP_ADDR, acpi_rsdp_addr, "acpi_rsdp_addr")
-    if old_boot_params and len(old_boot_params) >= 0x248:
+    if screen_info is not None:
         bp[BP_SCREEN_INFO:BP_SCREEN_INFO + BP_SCREEN_INFO_SIZE] = \
-            old_boot_params[BP_SCREEN_INFO:BP_SCREEN_INFO + BP_SCREEN_INFO_SIZE]
-        fields["screen_info"] = "copied from the running kernel"
+            screen_info[:BP_SCREEN_INFO_SIZE].ljust(BP_SCREEN_INFO_SIZE, b"\0")
+        fields["screen_info"] = screen_info_rule or "given"
+    if old_boot_params and len(old_boot_params) >= 0x248:
+        if screen_info is None:
+            bp[BP_SCREEN_INFO:BP_SCREEN_INFO + BP_SCREEN_INFO_SIZE] = \
+                old_boot_params[BP_SCREEN_INFO:BP_SCREEN_INFO + BP_SCREEN_INFO_SIZE]
+            fields["screen_info"] = screen_info_rule or "copied from the running kernel"
         subarch = struct.unpack_from("<I", old_boot_params, HDR_HARDWARE_SUBARCH)[0]
         put("<I", HDR_HARDWARE_SUBARCH, subarch, "hardware_subarch")
         data = struct.unpack_from("<Q", old_boot_params, HDR_HARDWARE_SUBARCH_DATA)[0]

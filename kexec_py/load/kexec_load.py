@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .. import native, rootfs
 from ..errors import ImageError, KexecError, NoCrashReserve
-from . import bzimage, crash, memory, purgatory
+from . import bzimage, crash, memory, purgatory, video
 from .segments import PAGE_SIZE, SegmentPlan, align_up
 
 LOW_LIMIT = 1 << 20          # nothing is placed in the first MiB
@@ -111,7 +111,7 @@ def _add_elf_core_header(segs, root, crash_list, e820, cmdline, details):
     return e820, (cmdline + " " + crash.elfcorehdr_param(elf_seg.mem)).strip()
 
 
-def _add_setup(segs, root, image, cmdline, e820, initrd_seg, details):
+def _add_setup(segs, root, image, cmdline, e820, initrd_seg, details, reuse_video_type=False):
     """boot_params + command line (+ SETUP_E820_EXT) in one segment; returns (it, fields)."""
     entries = bzimage.e820_entries(e820)
     cmd = cmdline.encode() + b"\0"
@@ -120,13 +120,17 @@ def _add_setup(segs, root, image, cmdline, e820, initrd_seg, details):
     ext_off = align_up(cmd_off + len(cmd), 16)
     setup = _add_low(segs, "setup", bytes(ext_off + len(ext)))
     old_bp = read_old_boot_params(root)
+    si, rule = video.screen_info(old_bp[:video.SCREEN_INFO_SIZE] if old_bp else None, root,
+                                 reuse_video_type=reuse_video_type)
+    details.append("video: " + rule)
     bp, fields = bzimage.build_boot_params(
         image[:bzimage.header_end(image)], cmd_line_ptr=setup.mem + cmd_off,
         initrd_addr=initrd_seg.mem if initrd_seg else 0,
         initrd_size=len(initrd_seg.data) if initrd_seg else 0,
         e820=entries, setup_data_addr=setup.mem + ext_off if ext else 0,
         old_boot_params=old_bp,
-        acpi_rsdp_addr=bzimage.old_acpi_rsdp(old_bp) or efi_acpi_rsdp(root))
+        acpi_rsdp_addr=bzimage.old_acpi_rsdp(old_bp) or efi_acpi_rsdp(root),
+        screen_info=si, screen_info_rule=rule)
     setup.data = bp + cmd + bytes(ext_off - cmd_off - len(cmd)) + ext
     if old_bp is None:
         details.append("note: /sys/kernel/boot_params/data is unreadable (not root): "
@@ -134,7 +138,8 @@ def _add_setup(segs, root, image, cmdline, e820, initrd_seg, details):
     return setup, fields
 
 
-def plan(kimg, initrd, cmdline, *, panic=False, root="/", serial_port=0, no_checks=False):
+def plan(kimg, initrd, cmdline, *, panic=False, root="/", serial_port=0, no_checks=False,
+         reuse_video_type=False):
     """Build the segments for kexec_load. kimg/initrd are image.KernelImage/Initrd."""
     hdr = kimg.header
     problem = bzimage.kexec_load_problem(hdr)
@@ -161,7 +166,8 @@ def plan(kimg, initrd, cmdline, *, panic=False, root="/", serial_port=0, no_chec
     if len(cmdline.encode()) > hdr.max_cmdline:
         raise ImageError("command line is %d bytes; %s takes at most %d (setup header "
                          "cmdline_size)" % (len(cmdline.encode()), kimg.path, hdr.max_cmdline))
-    setup, fields = _add_setup(segs, root, image, cmdline, e820, initrd_seg, details)
+    setup, fields = _add_setup(segs, root, image, cmdline, e820, initrd_seg, details,
+                               reuse_video_type)
 
     regions = tuple((s.mem, s.data) for s in segs.segments)
     purg = _add_low(segs, "purgatory", blob)

@@ -36,6 +36,7 @@ class LoadSpec:
     root: str = "/"
     serial_port: int = 0      # purgatory messages (kexec_load only)
     no_checks: bool = False   # skip purgatory's SHA-256 check (kexec_load only)
+    reuse_video_type: bool = False  # hand over the boot-time video type (kexec_load only)
 
 
 def human_size(n):
@@ -167,7 +168,8 @@ class Loader:
     def _kexec_load(self, kimg, initrd, spec):
         """Build the segments ourselves (bzImage loader + purgatory) and call kexec_load."""
         plan = kexec_load.plan(kimg, initrd, spec.cmdline, panic=spec.panic, root=spec.root,
-                               serial_port=spec.serial_port, no_checks=spec.no_checks)
+                               serial_port=spec.serial_port, no_checks=spec.no_checks,
+                               reuse_video_type=spec.reuse_video_type)
         self._report_kexec_load(kimg, initrd, spec, plan)
         if self.dry_run:
             return
