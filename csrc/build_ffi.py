@@ -54,6 +54,8 @@ struct kpy_copy_opts {
     kpy_progress_fn progress;
     void *progress_arg;
     uint64_t filter_window;
+    const char *vmcoreinfo;
+    size_t vmcoreinfo_len;
 };
 
 struct kpy_copy_stats {
@@ -106,6 +108,8 @@ struct kpy_dump_info {
     char message[256];
 };
 int kpy_dump_open(int fd, struct kpy_dump **out, struct kpy_dump_info *info);
+int kpy_dump_open_info(int fd, const char *vmcoreinfo, size_t vmcoreinfo_len,
+                       struct kpy_dump **out, struct kpy_dump_info *info);
 void kpy_dump_close(struct kpy_dump *d);
 int kpy_dump_read_page(struct kpy_dump *d, uint64_t pfn, void *buf);
 int kpy_dump_next_run(struct kpy_dump *d, uint64_t pfn, uint64_t *start, uint64_t *count);

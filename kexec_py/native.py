@@ -147,7 +147,8 @@ def codec_available(codec):
 
 
 def vmcore_copy(in_fd, out_fd, *, fmt, codec, dump_level, threads, flattened=False,
-                no_mmap=False, size_limit=0, progress=None, filter_window=0):
+                no_mmap=False, size_limit=0, progress=None, filter_window=0,
+                vmcoreinfo=None):
     """kpy_vmcore_copy(). Returns (status, stats): status 0 for a complete dump, or the
     -errno of an out-of-space / size-limit / cancelled copy that left an incomplete but
     readable dump (stats['incomplete'] is then 1). Any other failure raises."""
@@ -160,6 +161,10 @@ def vmcore_copy(in_fd, out_fd, *, fmt, codec, dump_level, threads, flattened=Fal
     opts.no_mmap = int(bool(no_mmap))
     opts.size_limit = size_limit or 0
     opts.filter_window = filter_window or 0
+    if vmcoreinfo is not None:
+        info_buf = ffi.from_buffer(vmcoreinfo)    # kept alive until the call returns
+        opts.vmcoreinfo = ffi.cast("const char *", info_buf)
+        opts.vmcoreinfo_len = len(vmcoreinfo)
     cb = handle = None
     if progress is not None:
         cb = _Callback(progress)
@@ -197,10 +202,13 @@ class DumpHandle:
              "max_pfn", "nr_frames", "notes_size", "vmcoreinfo_size", "phys_base",
              "elf_machine", "nr_cpus")
 
-    def __init__(self, fd):
+    def __init__(self, fd, vmcoreinfo=None):
         pp = ffi.new("struct kpy_dump **")
         info = ffi.new("struct kpy_dump_info *")
-        ret = lib.kpy_dump_open(fd, pp, info)
+        if vmcoreinfo is None:
+            ret = lib.kpy_dump_open(fd, pp, info)
+        else:
+            ret = lib.kpy_dump_open_info(fd, vmcoreinfo, len(vmcoreinfo), pp, info)
         if ret < 0:
             raise _fail("dump_open", ret, ffi.string(info.message).decode("utf-8", "replace"),
                         info.err_offset)

@@ -17,6 +17,7 @@ Every non-zero page carries its frame number, so no two are alike.
     s.page(pfn)                   # what frame pfn holds (zeros outside RAM)
     s.ram_spans()                 # [(start, end)] byte ranges that are RAM
 """
+import bisect
 import os
 import random
 import struct
@@ -208,14 +209,28 @@ class Synth:
             data = (data + struct.pack("<Q", 0xffffea0000000000)).ljust(ps, b"\0")
         return self._clip(pfn, data)
 
+    def _overlapping(self, a, b):
+        """The RAM ranges that overlap [a, b) (ranges are sorted and disjoint)."""
+        key = (len(self.ranges), self.ranges[-1] if self.ranges else None)
+        if getattr(self, "_starts_key", None) != key:
+            self._starts = [start for start, _ in self.ranges]
+            self._starts_key = key
+        i = bisect.bisect_left(self._starts, b)
+        out = []
+        while i > 0 and self.ranges[i - 1][1] > a:
+            out.append(self.ranges[i - 1])
+            i -= 1
+        return out
+
     def _clip(self, pfn, data):
         ps = self.page_size
         a, b = pfn * ps, (pfn + 1) * ps
-        for start, end in self.ranges:
+        near = self._overlapping(a, b)
+        for start, end in near:
             if start <= a and end >= b:
                 return data
         out = bytearray(ps)
-        for start, end in self.ranges:
+        for start, end in near:
             lo, hi = max(a, start), min(b, end)
             if lo < hi:
                 out[lo - a:hi - a] = data[lo - a:hi - a]
@@ -310,6 +325,44 @@ class Synth:
                 f.seek(offsets[i])
                 self._write_segment(f, *segs[i][1:])
             f.truncate(pos)
+        return path
+
+    def write_qemu(self, path, vmcoreinfo=True, vaddr="paddr", cpus=2, xnum=False):
+        """The file QEMU's dump-guest-memory (paging=false, ELF) writes for this memory:
+        per vCPU a CORE NT_PRSTATUS and a QEMU note, then the guest's VMCOREINFO note
+        (vmcoreinfo=False: a guest without -device vmcoreinfo), one PT_LOAD per RAM range
+        with no kernel-text segment, p_vaddr the physical address (vaddr="paddr") or 0,
+        the data packed right after the notes (not page aligned). xnum=True writes
+        e_phnum = PN_XNUM with the count in section header 0's sh_info, as QEMU and
+        makedumpfile do past 65534 segments (any count here)."""
+        notes = b"".join(_note("CORE", 1, struct.pack("<I", i + 1).rjust(336, b"\0"))
+                         for i in range(cpus))
+        notes += b"".join(_note("QEMU", 0, struct.pack("<II", 1, 0x1b0) + bytes(0x1a8))
+                          for _ in range(cpus))
+        if vmcoreinfo:
+            notes += _note("VMCOREINFO", 0, self.vmcoreinfo())
+        segs = [(s if vaddr == "paddr" else 0, s, e - s) for s, e in self.ranges]
+        nph = 1 + len(segs)
+        phnum, shoff, shnum = (0xFFFF, EHDR.size, 1) if xnum else (nph, 0, 0)
+        phoff = EHDR.size + (64 if xnum else 0)
+        pos = phoff + nph * PHDR.size
+        notes_off, pos = pos, pos + len(notes)
+        with open(path, "wb") as f:
+            f.write(EHDR.pack(b"\x7fELF\x02\x01\x01".ljust(16, b"\0"), 4, 62, 1, 0, phoff,
+                              shoff, 0, EHDR.size, PHDR.size, phnum, 64 if xnum else 0,
+                              shnum, 0))
+            if xnum:   # section header 0: SHN_UNDEF with sh_info = the real e_phnum
+                f.write(struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, nph, 0, 0))
+            f.write(PHDR.pack(4, 0, notes_off, 0, 0, len(notes), len(notes), 0))
+            offsets = []
+            for v, paddr, size in segs:
+                f.write(PHDR.pack(1, 0, pos, v, paddr, size, size, 0))
+                offsets.append(pos)
+                pos += size
+            f.write(notes)
+            for (v, paddr, size), off in zip(segs, offsets):
+                assert f.tell() == off
+                self._write_segment(f, paddr, size)
         return path
 
     def _write_segment(self, f, paddr, size):

@@ -47,6 +47,9 @@ int kpy_reboot_kexec(void);
 int kpy_zstd_decompress_fd(int in_fd, int out_fd, uint64_t max_out);
 /* write() all len bytes, retrying short writes and EINTR; 0 or -errno. */
 int kpy_write_full(int fd, const void *buf, size_t len);
+/* A whole file of at most max bytes into *buf (NUL-terminated, free with kpy_free):
+ * 0, -EFBIG when it is bigger, or -errno. */
+int kpy_read_file(const char *path, size_t max, char **buf, size_t *len);
 
 /* 1 when built with libzstd, else 0. */
 int kpy_have_zstd(void);
@@ -82,6 +85,8 @@ struct kpy_copy_opts {
 	kpy_progress_fn progress;
 	void *progress_arg;
 	uint64_t filter_window;  /* levels 2-31: frames classified at once (0 = default) */
+	const char *vmcoreinfo;  /* NULL, or VMCOREINFO text (makedumpfile -g/-i format) that */
+	size_t vmcoreinfo_len;   /* supplies or replaces the input's (ELF input only) */
 };
 
 struct kpy_copy_stats {
@@ -147,6 +152,10 @@ struct kpy_dump_info {
 
 /* Open a dump (fd stays the caller's; keep it open until kpy_dump_close). */
 int kpy_dump_open(int fd, struct kpy_dump **out, struct kpy_dump_info *info);
+/* Same, with VMCOREINFO text (makedumpfile -g/-i format) that supplies or replaces the
+ * dump's (ELF dumps only: -ENOTSUP for kdump-compressed ones, which carry their own). */
+int kpy_dump_open_info(int fd, const char *vmcoreinfo, size_t vmcoreinfo_len,
+		       struct kpy_dump **out, struct kpy_dump_info *info);
 void kpy_dump_close(struct kpy_dump *d);
 /* One frame into buf (page_size bytes): 0, -ENOENT (not in the dump), -ENODATA (lost:
  * the dump is incomplete), -EBADMSG (does not decode), -EIO. */

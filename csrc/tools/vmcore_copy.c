@@ -35,7 +35,7 @@ enum { OPT_THREADS = 256, OPT_MSGLEVEL, OPT_VERIFY, OPT_JSON, OPT_NONMMAP };
 struct args {
 	struct kpy_copy_opts o;
 	int rearrange, verify, json, force, msglevel;
-	const char *in, *out;
+	const char *in, *out, *vmcoreinfo_path;
 };
 
 struct progress {
@@ -48,7 +48,8 @@ struct progress {
 
 static const char usage_text[] =
 	"Usage: vmcore-copy [-c|-l|-z|-p] [-E] [-d LEVEL] [--num-threads N] [-L SIZE]\n"
-	"                   [--message-level N] [-f] [--non-mmap] [--json] VMCORE DUMPFILE\n"
+	"                   [--message-level N] [-f] [--non-mmap] [--json]\n"
+	"                   [--vmcoreinfo FILE] VMCORE DUMPFILE\n"
 	"       vmcore-copy -F [-c|-l|-z|-p|-E] [-d LEVEL] ... VMCORE > STREAM\n"
 	"       vmcore-copy -R DUMPFILE < STREAM\n"
 	"       vmcore-copy --verify DUMPFILE\n"
@@ -68,6 +69,9 @@ static const char usage_text[] =
 	"  --non-mmap       read the vmcore with read() instead of mmap()\n"
 	"  --verify DUMPFILE  decode every page of a dump and report\n"
 	"  --json           print statistics as JSON at the end\n"
+	"  -i, --vmcoreinfo FILE  VMCORE's VMCOREINFO from FILE (makedumpfile -g's KEY=VALUE\n"
+	"                   text of the same kernel), for ELF dumps without one (a QEMU\n"
+	"                   guest dump taken without -device vmcoreinfo) or to replace it\n"
 	"Exit status: 0 done, 1 failed, 2 incomplete dump written.\n";
 
 static double now(void)
@@ -154,6 +158,7 @@ static int parse_opt(struct args *a, int c, const char *arg)
 	case OPT_VERIFY: a->verify = 1; a->in = arg; return 0;
 	case OPT_JSON: a->json = 1; return 0;
 	case OPT_NONMMAP: a->o.no_mmap = 1; return 0;
+	case 'i': a->vmcoreinfo_path = arg; return 0;
 	default: return -1;
 	}
 }
@@ -166,6 +171,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 		{ "verify", required_argument, NULL, OPT_VERIFY },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "non-mmap", no_argument, NULL, OPT_NONMMAP },
+		{ "vmcoreinfo", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -173,7 +179,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 	int c;
 
 	a->msglevel = ML_PROGRESS | ML_COMMON | ML_ERROR;
-	while ((c = getopt_long(argc, argv, "clzpEFfR:d:L:hv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "clzpEFfR:d:L:i:hv", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(usage_text, stdout);
 			exit(EXIT_DONE);
@@ -314,12 +320,25 @@ static int do_copy(struct args *a)
 	struct progress pr;
 	int in_fd, out_fd = STDOUT_FILENO, created = 0, ret;
 
+	char *info = NULL;
+	size_t info_len = 0;
+
+	if (a->vmcoreinfo_path &&
+	    (ret = kpy_read_file(a->vmcoreinfo_path, 1u << 20, &info, &info_len))) {
+		msg(a, ML_ERROR, "cannot read the VMCOREINFO file %s: %s", a->vmcoreinfo_path,
+		    ret == -EFBIG ? "bigger than 1 MiB" : strerror(-ret));
+		return EXIT_FAILED;
+	}
+	a->o.vmcoreinfo = info;
+	a->o.vmcoreinfo_len = info_len;
 	if ((in_fd = open(a->in, O_RDONLY | O_CLOEXEC)) < 0) {
 		msg(a, ML_ERROR, "cannot open %s: %s", a->in, strerror(errno));
+		kpy_free(info);
 		return EXIT_FAILED;
 	}
 	if (!a->o.flattened && (out_fd = open_output(a, a->out, &created)) < 0) {
 		close(in_fd);
+		kpy_free(info);
 		return EXIT_FAILED;
 	}
 	progress_init(&pr, a, "Copying");
@@ -335,6 +354,7 @@ static int do_copy(struct args *a)
 		st.err_in_output = 1;
 	}
 	close(in_fd);
+	kpy_free(info);
 	return finish_copy(a, ret, &st, created);
 }
 

@@ -3,33 +3,37 @@
  * saved copy) or a kdump-compressed file, flattened or not. The output matches
  * kexec-tools' vmcore-dmesg line for line.
  *
+ * --vmcoreinfo FILE supplies the VMCOREINFO an ELF dump lacks (a QEMU guest dump taken
+ * without -device vmcoreinfo), in makedumpfile -g's KEY=VALUE text.
+ *
  * Exit status: 0 printed; 1 bad usage, unreadable dump or no log found.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kexecpy.h"
 
-static int usage(void)
+static int usage(int rc)
 {
-	fprintf(stderr, "usage: vmcore-dmesg DUMPFILE\n");
-	return 1;
+	fprintf(rc ? stderr : stdout, "usage: vmcore-dmesg [--vmcoreinfo FILE] DUMPFILE\n");
+	return rc;
 }
 
-static int print_log(const char *path, int fd)
+static int print_log(const char *path, int fd, const char *info, size_t info_len)
 {
-	struct kpy_dump_info info;
+	struct kpy_dump_info di;
 	struct kpy_dump *d;
 	char *text;
 	size_t len;
-	int ret = kpy_dump_open(fd, &d, &info);
+	int ret = kpy_dump_open_info(fd, info, info_len, &d, &di);
 
 	if (ret) {
 		fprintf(stderr, "vmcore-dmesg: %s: %s\n", path,
-			info.message[0] ? info.message : strerror(-ret));
+			di.message[0] ? di.message : strerror(-ret));
 		return 1;
 	}
 	ret = kpy_dump_dmesg(d, &text, &len);
@@ -51,14 +55,38 @@ static int print_log(const char *path, int fd)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || argv[1][0] == '-')
-		return usage();
-	int fd = open(argv[1], O_RDONLY);
-	if (fd < 0) {
-		fprintf(stderr, "vmcore-dmesg: %s: %s\n", argv[1], strerror(errno));
+	static const struct option longopts[] = {
+		{ "vmcoreinfo", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *info_path = NULL;
+	char *info = NULL;
+	size_t info_len = 0;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "i:h", longopts, NULL)) != -1) {
+		if (c == 'h')
+			return usage(0);
+		if (c != 'i')
+			return usage(1);
+		info_path = optarg;
+	}
+	if (argc - optind != 1)
+		return usage(1);
+	if (info_path && (ret = kpy_read_file(info_path, 1u << 20, &info, &info_len))) {
+		fprintf(stderr, "vmcore-dmesg: cannot read the VMCOREINFO file %s: %s\n", info_path,
+			ret == -EFBIG ? "bigger than 1 MiB" : strerror(-ret));
 		return 1;
 	}
-	int rc = print_log(argv[1], fd);
+	int fd = open(argv[optind], O_RDONLY);
+	if (fd < 0) {
+		fprintf(stderr, "vmcore-dmesg: %s: %s\n", argv[optind], strerror(errno));
+		kpy_free(info);
+		return 1;
+	}
+	int rc = print_log(argv[optind], fd, info, info_len);
 	close(fd);
+	kpy_free(info);
 	return rc;
 }

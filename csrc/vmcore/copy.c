@@ -75,7 +75,8 @@ static int setup(struct kpy_copy_ctx *cx, int in_fd, int out_fd, const struct kp
 	cx->opts = *o;
 	if ((ret = check_opts(o, st->message)))
 		return ret;
-	if ((ret = kpy_elf_open(&cx->in, in_fd, st->message, &st->err_offset)))
+	if ((ret = kpy_elf_open_info(&cx->in, in_fd, o->vmcoreinfo, o->vmcoreinfo_len,
+				     st->message, &st->err_offset)))
 		return ret;
 	cx->page_size = cx->in.page_size;
 	cx->host_page = (size_t)sysconf(_SC_PAGESIZE);

@@ -67,7 +67,7 @@ static void info_from_kdump(struct kpy_dump *d, struct kpy_dump_info *i)
 	memcpy(i->machine, k->uts + 4 * 65, 64);
 }
 
-static int open_any(struct kpy_dump *d, int fd)
+static int open_any(struct kpy_dump *d, int fd, const char *vmcoreinfo, size_t vmcoreinfo_len)
 {
 	unsigned char magic[8];
 	int ret = kpy_src_open(&d->src, fd, d->message);
@@ -82,12 +82,18 @@ static int open_any(struct kpy_dump *d, int fd)
 	}
 	if (memcmp(magic, "\177ELF", 4) == 0) {
 		d->format = KPY_FMT_ELF;
-		ret = kpy_elf_attach(&d->elf, &d->src, d->message, &d->err_off);
+		ret = kpy_elf_attach_info(&d->elf, &d->src, vmcoreinfo, vmcoreinfo_len,
+					  d->message, &d->err_off);
 		memset(&d->src, 0, sizeof(d->src));     /* now owned by d->elf */
 		return ret;
 	}
 	if (memcmp(magic, "KDUMP   ", 8) == 0) {
 		d->format = KPY_FMT_KDUMP;
+		if (vmcoreinfo) {
+			KPY_MSG(d->message, "a kdump-compressed dump carries its own VMCOREINFO: "
+				"--vmcoreinfo is for ELF dumps");
+			return -ENOTSUP;
+		}
 		ret = kpy_kdump_in_open(&d->kd, &d->src, d->message);
 		d->err_off = d->kd.err_off;
 		return ret;
@@ -98,6 +104,12 @@ static int open_any(struct kpy_dump *d, int fd)
 
 int kpy_dump_open(int fd, struct kpy_dump **out, struct kpy_dump_info *info)
 {
+	return kpy_dump_open_info(fd, NULL, 0, out, info);
+}
+
+int kpy_dump_open_info(int fd, const char *vmcoreinfo, size_t vmcoreinfo_len,
+		       struct kpy_dump **out, struct kpy_dump_info *info)
+{
 	struct kpy_dump *d = calloc(1, sizeof(*d));
 	int ret;
 
@@ -105,7 +117,7 @@ int kpy_dump_open(int fd, struct kpy_dump **out, struct kpy_dump_info *info)
 	*out = NULL;
 	if (!d)
 		return -ENOMEM;
-	ret = open_any(d, fd);
+	ret = open_any(d, fd, vmcoreinfo, vmcoreinfo_len);
 	if (ret) {
 		snprintf(info->message, sizeof(info->message), "%s", d->message);
 		info->err_offset = d->err_off;

@@ -3,9 +3,12 @@
  * list of page-frame runs, each physical frame once.
  *
  * Data comes from p_offset and addresses from p_paddr. PT_LOADs may overlap (x86_64's
- * kernel-text segment repeats RAM): the byte ranges are "painted" biggest segment first,
- * so each physical byte has one source. Frames cut by a segment boundary are assembled
- * from every piece that covers them (zeros elsewhere).
+ * kernel-text segment repeats RAM): each physical byte goes to the best-ranked segment
+ * that covers it (real data before zero tails, then the biggest), found by one sweep over
+ * the sorted segment ends, so tens of thousands of segments (PN_XNUM) cost n log n. Frames
+ * cut by a segment boundary are assembled from every piece that covers them (zeros
+ * elsewhere). p_offset need not be page aligned (QEMU's dump-guest-memory packs the data
+ * right after the notes).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,8 +22,14 @@
 #define PT_NOTE 4
 #define EHDR_SIZE 64
 #define PHDR_SIZE 56
+#define SHDR_SIZE 64
+#define PN_XNUM 0xffff
+#define EM_386 3
 #define EM_X86_64 62
 #define START_KERNEL_MAP 0xffffffff80000000ull
+#define KPY_X86_PHYS_LIMIT (1ull << 52)   /* MAXPHYADDR's architectural maximum */
+#define NOTES_MAX (64u << 20)          /* all PT_NOTEs together */
+#define PHNUM_MAX (1u << 22)           /* program headers when the file size is unknown */
 
 struct pcand { struct kpy_piece p; uint64_t len; size_t idx; };
 
@@ -35,41 +44,107 @@ static int cand_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
-static int piece_cmp(const void *a, const void *b)
+/* A min-heap of candidate ranks (indices into the sorted candidates). */
+struct rheap { size_t *v, n; };
+
+static void rheap_push(struct rheap *h, size_t x)
 {
-	const struct kpy_piece *x = a, *y = b;
+	size_t i = h->n++;
+
+	while (i && h->v[(i - 1) / 2] > x) {
+		h->v[i] = h->v[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h->v[i] = x;
+}
+
+static void rheap_pop(struct rheap *h)
+{
+	size_t x = h->v[--h->n], i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->v[c + 1] < h->v[c])
+			c++;
+		if (h->v[c] >= x)
+			break;
+		h->v[i] = h->v[c];
+		i = c;
+	}
+	if (h->n)
+		h->v[i] = x;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : (x > y);
+}
+
+struct start { uint64_t paddr; size_t idx; };
+
+static int start_cmp(const void *a, const void *b)
+{
+	const struct start *x = a, *y = b;
 
 	return x->paddr < y->paddr ? -1 : (x->paddr > y->paddr);
 }
 
-/* Append the parts of c not yet covered (pieces so far are the covered set). */
-static size_t paint(struct kpy_piece *out, size_t n, const struct kpy_piece *c)
+/*
+ * Candidates c[0..nc) sorted by rank (cand_cmp): give each byte to the best-ranked
+ * candidate covering it. Between two consecutive segment ends the set of covering
+ * candidates does not change, so one sweep with a heap of the active ranks does it.
+ * Writes at most 2 * nc pieces, sorted by address, into out.
+ */
+static size_t paint(struct kpy_piece *out, const struct pcand *c, size_t nc, int *err)
 {
-	uint64_t a = c->paddr;
-	size_t start = n;
+	uint64_t *pos = malloc(2 * nc * sizeof(*pos));
+	struct start *order = malloc(nc * sizeof(*order));
+	struct rheap h = { malloc(nc * sizeof(size_t)), 0 };
+	size_t npos = 0, n = 0, next = 0, last = SIZE_MAX;
 
-	while (a < c->end) {
-		uint64_t next_cov = c->end, cov_end = 0;
-		for (size_t i = 0; i < start; i++) {
-			if (out[i].paddr <= a && out[i].end > a) {
-				cov_end = out[i].end;          /* a is covered: skip to its end */
-				break;
-			}
-			if (out[i].paddr > a && out[i].paddr < next_cov)
-				next_cov = out[i].paddr;
-		}
-		if (cov_end) {
-			a = cov_end;
+	*err = 0;
+	if (!pos || !order || !h.v) {
+		*err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nc; i++) {
+		pos[npos++] = c[i].p.paddr;
+		pos[npos++] = c[i].p.end;
+		order[i] = (struct start){ c[i].p.paddr, i };
+	}
+	qsort(pos, npos, sizeof(*pos), u64_cmp);
+	qsort(order, nc, sizeof(*order), start_cmp);
+	for (size_t k = 0; k + 1 < npos; k++) {
+		uint64_t a = pos[k], b = pos[k + 1];
+		if (a == b)
+			continue;
+		while (next < nc && order[next].paddr <= a)
+			rheap_push(&h, order[next++].idx);
+		while (h.n && c[h.v[0]].p.end <= a)
+			rheap_pop(&h);      /* ended before this interval */
+		if (!h.n)
+			continue;
+		const struct pcand *w = &c[h.v[0]];
+		if (n && last == h.v[0] && out[n - 1].end == a) {
+			out[n - 1].end = b;  /* the same candidate goes on */
 			continue;
 		}
-		out[n] = *c;
+		out[n] = w->p;
 		out[n].paddr = a;
-		out[n].end = next_cov;
-		out[n].off = c->off + (a - c->paddr);
-		out[n].vaddr = c->vaddr + (a - c->paddr);
+		out[n].end = b;
+		out[n].off = w->p.off + (a - w->p.paddr);
+		out[n].vaddr = w->p.vaddr + (a - w->p.paddr);
 		n++;
-		a = next_cov;
+		last = h.v[0];
 	}
+out:
+	free(pos);
+	free(order);
+	free(h.v);
 	return n;
 }
 
@@ -122,6 +197,11 @@ static int check_ehdr(const unsigned char *h, char *msg)
 		KPY_MSG(msg, "not an ELF file (no ELF magic at offset 0)");
 		return -ENOEXEC;
 	}
+	if (h[4] == 1 && h[5] == 1 && kpy_get16(h + 18) == EM_386) {
+		KPY_MSG(msg, "a 32-bit x86 dump (ELFCLASS32, EM_386: a guest that was not in long "
+			"mode, or a 32-bit kernel) is not supported: only x86_64 dumps are");
+		return -ENOTSUP;
+	}
 	if (h[4] != 2) {
 		KPY_MSG(msg, "ELF class %d: only 64-bit (ELFCLASS64) vmcores are supported", h[4]);
 		return -ENOTSUP;
@@ -148,10 +228,11 @@ static int read_notes(struct kpy_elf *e, const unsigned char *ph, char *msg, uin
 	unsigned char *buf;
 	int ret;
 
-	if (size > (64u << 20)) {
+	if (size > NOTES_MAX || e->notes.size + size > NOTES_MAX) {
 		*err_off = off;
-		KPY_MSG(msg, "PT_NOTE of %llu bytes at offset %#llx is implausibly big",
-			(unsigned long long)size, (unsigned long long)off);
+		KPY_MSG(msg, "PT_NOTE of %llu bytes at offset %#llx is implausibly big (notes "
+			"total more than %u MiB)", (unsigned long long)size,
+			(unsigned long long)off, NOTES_MAX >> 20);
 		return -EFBIG;
 	}
 	if (!(buf = realloc(e->notes.buf, e->notes.size + size + 1)))
@@ -168,7 +249,7 @@ static int read_notes(struct kpy_elf *e, const unsigned char *ph, char *msg, uin
 }
 
 static int add_load(struct kpy_elf *e, struct pcand *c, size_t *nc, const unsigned char *ph,
-		    size_t idx, char *msg, uint64_t *err_off)
+		    uint64_t phoff, uint64_t idx, char *msg, uint64_t *err_off)
 {
 	uint64_t off = kpy_get64(ph + 8), vaddr = kpy_get64(ph + 16), paddr = kpy_get64(ph + 24);
 	uint64_t filesz = kpy_get64(ph + 32), memsz = kpy_get64(ph + 40);
@@ -176,15 +257,23 @@ static int add_load(struct kpy_elf *e, struct pcand *c, size_t *nc, const unsign
 	if (paddr == UINT64_MAX || memsz == 0)
 		return 0;
 	if (filesz > memsz || paddr + memsz < paddr) {
-		*err_off = EHDR_SIZE + idx * PHDR_SIZE;
-		KPY_MSG(msg, "program header %zu at offset %#llx: bad sizes", idx,
-			(unsigned long long)*err_off);
+		*err_off = phoff + idx * PHDR_SIZE;
+		KPY_MSG(msg, "program header %llu at offset %#llx: bad sizes",
+			(unsigned long long)idx, (unsigned long long)*err_off);
+		return -ENOEXEC;
+	}
+	if (e->machine == EM_X86_64 && paddr + memsz > KPY_X86_PHYS_LIMIT) {
+		*err_off = phoff + idx * PHDR_SIZE;
+		KPY_MSG(msg, "program header %llu at offset %#llx: physical %#llx-%#llx is beyond "
+			"x86_64's 52-bit physical address space", (unsigned long long)idx,
+			(unsigned long long)*err_off, (unsigned long long)paddr,
+			(unsigned long long)(paddr + memsz));
 		return -ENOEXEC;
 	}
 	if (e->src.size != UINT64_MAX && (off + filesz > e->src.size || off + filesz < off)) {
 		*err_off = e->src.size;
-		KPY_MSG(msg, "truncated: PT_LOAD %zu (physical %#llx) needs file bytes up to %#llx, "
-			"the file ends at %#llx", idx, (unsigned long long)paddr,
+		KPY_MSG(msg, "truncated: PT_LOAD %llu (physical %#llx) needs file bytes up to %#llx, "
+			"the file ends at %#llx", (unsigned long long)idx, (unsigned long long)paddr,
 			(unsigned long long)(off + filesz), (unsigned long long)e->src.size);
 		return -ENODATA;
 	}
@@ -201,11 +290,54 @@ static int add_load(struct kpy_elf *e, struct pcand *c, size_t *nc, const unsign
 	return 0;
 }
 
-static int read_phdrs(struct kpy_elf *e, const unsigned char *eh, struct pcand *c, size_t *nc,
-		      char *msg, uint64_t *err_off)
+/*
+ * The number of program headers: e_phnum, or with PN_XNUM (more than 65534, as QEMU and
+ * makedumpfile write for big dumps) section header 0's sh_info. Checked against the file
+ * before anything is sized by it.
+ */
+static int count_phdrs(struct kpy_elf *e, const unsigned char *eh, uint64_t *phnum, char *msg,
+		       uint64_t *err_off)
+{
+	uint64_t phoff = kpy_get64(eh + 32), n = kpy_get16(eh + 56);
+	unsigned char sh[SHDR_SIZE];
+	int ret;
+
+	if (n == PN_XNUM) {
+		uint64_t shoff = kpy_get64(eh + 40);
+		if (shoff == 0 || kpy_get16(eh + 58) != SHDR_SIZE) {
+			KPY_MSG(msg, "e_phnum is PN_XNUM but there is no section header 0 to hold "
+				"the count (e_shoff %#llx, e_shentsize %u)",
+				(unsigned long long)shoff, kpy_get16(eh + 58));
+			return -ENOEXEC;
+		}
+		if ((ret = kpy_src_pread(&e->src, sh, sizeof(sh), shoff))) {
+			*err_off = shoff;
+			KPY_MSG(msg, "truncated: section header 0 (the PN_XNUM count) at offset "
+				"%#llx is past the end", (unsigned long long)shoff);
+			return ret;
+		}
+		n = kpy_get32(sh + 44);
+		if (n == 0) {
+			KPY_MSG(msg, "e_phnum is PN_XNUM but section header 0 counts no program "
+				"headers");
+			return -ENOEXEC;
+		}
+	}
+	if (e->src.size != UINT64_MAX ? (phoff > e->src.size ||
+					 n > (e->src.size - phoff) / PHDR_SIZE) : n > PHNUM_MAX) {
+		*err_off = phoff;
+		KPY_MSG(msg, "truncated: %llu program headers at offset %#llx do not fit in the "
+			"file", (unsigned long long)n, (unsigned long long)phoff);
+		return -ENODATA;
+	}
+	*phnum = n;
+	return 0;
+}
+
+static int read_phdrs(struct kpy_elf *e, const unsigned char *eh, uint64_t phnum,
+		      struct pcand *c, size_t *nc, char *msg, uint64_t *err_off)
 {
 	uint64_t phoff = kpy_get64(eh + 32);
-	unsigned phnum = kpy_get16(eh + 56);
 	unsigned char *ph = malloc((size_t)phnum * PHDR_SIZE);
 	int ret;
 
@@ -217,12 +349,12 @@ static int read_phdrs(struct kpy_elf *e, const unsigned char *eh, struct pcand *
 			(unsigned long long)phoff);
 		goto out;
 	}
-	for (unsigned i = 0; i < phnum && !ret; i++) {
+	for (uint64_t i = 0; i < phnum && !ret; i++) {
 		const unsigned char *p = ph + (size_t)i * PHDR_SIZE;
 		if (kpy_get32(p) == PT_NOTE)
 			ret = read_notes(e, p, msg, err_off);
 		else if (kpy_get32(p) == PT_LOAD)
-			ret = add_load(e, c, nc, p, i, msg, err_off);
+			ret = add_load(e, c, nc, p, phoff, i, msg, err_off);
 	}
 out:
 	free(ph);
@@ -240,18 +372,33 @@ static void set_page_size(struct kpy_elf *e)
 	e->page_size = (uint32_t)ps;
 }
 
+/*
+ * No kernel-text PT_LOAD (QEMU's dump-guest-memory without paging: p_vaddr is the
+ * physical address or 0): the kernel's own mapping comes from VMCOREINFO's phys_base,
+ * vaddr = __START_KERNEL_map + (paddr - phys_base).
+ */
+static void kernel_map_from_vmcoreinfo(struct kpy_elf *e)
+{
+	uint64_t pb;
+
+	if (e->have_kernel_text || e->machine != EM_X86_64 ||
+	    kpy_vmcoreinfo_u64(&e->notes, "NUMBER(phys_base)", 0, &pb))
+		return;
+	e->have_kernel_text = 1;
+	e->kernel_vaddr = START_KERNEL_MAP;
+	e->kernel_paddr = pb;
+}
+
 static int build_pieces(struct kpy_elf *e, struct pcand *c, size_t nc, char *msg)
 {
+	int ret;
+
 	qsort(c, nc, sizeof(*c), cand_cmp);
-	/* each candidate can split into at most (covered pieces + 1) parts */
-	size_t cap = 1;
-	for (size_t i = 0; i < nc; i++)
-		cap += i + 1;
-	if (!(e->pieces = calloc(cap, sizeof(*e->pieces))))
+	if (!(e->pieces = calloc(2 * nc + 1, sizeof(*e->pieces))))
 		return -ENOMEM;
-	for (size_t i = 0; i < nc; i++)
-		e->npieces = paint(e->pieces, e->npieces, &c[i].p);
-	qsort(e->pieces, e->npieces, sizeof(*e->pieces), piece_cmp);
+	e->npieces = paint(e->pieces, c, nc, &ret);
+	if (ret)
+		return ret;
 	if (!e->npieces) {
 		KPY_MSG(msg, "the vmcore has no PT_LOAD segments: nothing to copy");
 		return -ENOEXEC;
@@ -264,9 +411,16 @@ static int build_pieces(struct kpy_elf *e, struct pcand *c, size_t nc, char *msg
 
 int kpy_elf_attach(struct kpy_elf *e, const struct kpy_src *src, char *msg, uint64_t *err_off)
 {
+	return kpy_elf_attach_info(e, src, NULL, 0, msg, err_off);
+}
+
+int kpy_elf_attach_info(struct kpy_elf *e, const struct kpy_src *src, const char *vmcoreinfo,
+			size_t vmcoreinfo_len, char *msg, uint64_t *err_off)
+{
 	unsigned char eh[EHDR_SIZE];
 	struct pcand *c = NULL;
 	size_t nc = 0;
+	uint64_t phnum;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
@@ -281,10 +435,15 @@ int kpy_elf_attach(struct kpy_elf *e, const struct kpy_src *src, char *msg, uint
 		return ret;
 	e->machine = kpy_get16(eh + 18);
 	e->e_flags = kpy_get32(eh + 48);
-	if (!(c = calloc((size_t)kpy_get16(eh + 56) * 2, sizeof(*c))))
+	if ((ret = count_phdrs(e, eh, &phnum, msg, err_off)))
+		return ret;
+	if (!(c = calloc((size_t)phnum * 2, sizeof(*c))))
 		return -ENOMEM;
-	if (!(ret = read_phdrs(e, eh, c, &nc, msg, err_off))) {
+	if (!(ret = read_phdrs(e, eh, phnum, c, &nc, msg, err_off)) && vmcoreinfo)
+		ret = kpy_notes_add_vmcoreinfo(&e->notes, vmcoreinfo, vmcoreinfo_len, msg);
+	if (!ret) {
 		set_page_size(e);
+		kernel_map_from_vmcoreinfo(e);
 		ret = build_pieces(e, c, nc, msg);
 	}
 	free(c);
@@ -292,6 +451,12 @@ int kpy_elf_attach(struct kpy_elf *e, const struct kpy_src *src, char *msg, uint
 }
 
 int kpy_elf_open(struct kpy_elf *e, int fd, char *msg, uint64_t *err_off)
+{
+	return kpy_elf_open_info(e, fd, NULL, 0, msg, err_off);
+}
+
+int kpy_elf_open_info(struct kpy_elf *e, int fd, const char *vmcoreinfo, size_t vmcoreinfo_len,
+		      char *msg, uint64_t *err_off)
 {
 	struct kpy_src src;
 	int ret = kpy_src_open(&src, fd, msg);
@@ -302,7 +467,7 @@ int kpy_elf_open(struct kpy_elf *e, int fd, char *msg, uint64_t *err_off)
 		memset(e, 0, sizeof(*e));
 		return ret;
 	}
-	return kpy_elf_attach(e, &src, msg, err_off);
+	return kpy_elf_attach_info(e, &src, vmcoreinfo, vmcoreinfo_len, msg, err_off);
 }
 
 void kpy_elf_close(struct kpy_elf *e)
@@ -336,14 +501,23 @@ const struct kpy_run *kpy_elf_find_run(const struct kpy_elf *e, uint64_t pfn)
 static int read_mixed(struct kpy_elf *e, uint64_t pfn, unsigned char *buf)
 {
 	uint64_t ps = e->page_size, a = pfn * ps, b = a + ps;
+	size_t lo = 0, hi = e->npieces;
 
+	while (lo < hi) {          /* the first piece that ends after a (pieces are sorted) */
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->pieces[mid].end <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	memset(buf, 0, ps);
-	for (size_t i = 0; i < e->npieces; i++) {
+	for (size_t i = lo; i < e->npieces && e->pieces[i].paddr < b; i++) {
 		const struct kpy_piece *p = &e->pieces[i];
-		if (p->end <= a || p->paddr >= b || p->zero)
+		if (p->zero)
 			continue;
-		uint64_t lo = p->paddr > a ? p->paddr : a, hi = p->end < b ? p->end : b;
-		int ret = kpy_src_pread(&e->src, buf + (lo - a), hi - lo, p->off + (lo - p->paddr));
+		uint64_t from = p->paddr > a ? p->paddr : a, to = p->end < b ? p->end : b;
+		int ret = kpy_src_pread(&e->src, buf + (from - a), to - from,
+					p->off + (from - p->paddr));
 		if (ret)
 			return ret;
 	}

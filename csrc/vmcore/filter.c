@@ -170,8 +170,10 @@ int kpy_filter_init(struct kpy_filter *f, struct kpy_elf *in, int level, uint64_
 		return -ENOTSUP;
 	}
 	if (!in->notes.vmcoreinfo_size) {
-		KPY_MSG(msg, "dump level %d needs the VMCOREINFO note, which the vmcore lacks",
-			level);
+		KPY_MSG(msg, "dump level %d needs VMCOREINFO, which this dump lacks (a QEMU guest "
+			"dump has it when the guest ran with -device vmcoreinfo and loaded "
+			"qemu_fw_cfg): pass --vmcoreinfo FILE (makedumpfile -g output of the same "
+			"kernel), or use -d 0 or 1", level);
 		return -ENOTSUP;
 	}
 	if ((ret = memory_model(f)) || (ret = level_keys(f))) {

@@ -43,6 +43,45 @@ void kpy_notes_scan(struct kpy_notes *n)
 	}
 }
 
+/*
+ * Append a VMCOREINFO note holding text (makedumpfile's -g/-i file: KEY=VALUE lines) and
+ * rescan: the last VMCOREINFO note wins, so it replaces one the dump carries.
+ */
+int kpy_notes_add_vmcoreinfo(struct kpy_notes *n, const char *text, size_t len, char *msg)
+{
+	static const char name[12] = "VMCOREINFO";
+	size_t need = 12 + sizeof(name) + pad4(len);
+	unsigned char *buf;
+
+	if (len == 0 || len > KPY_VMCOREINFO_MAX || !memchr(text, '=', len)) {
+		KPY_MSG(msg, "the VMCOREINFO file is %s", len == 0 ? "empty" :
+			len > KPY_VMCOREINFO_MAX ? "too big (more than 1 MiB)" :
+			"not KEY=VALUE lines");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)text[i];
+		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch > 0x7e) {
+			KPY_MSG(msg, "the VMCOREINFO file is not text (byte %#x at offset %zu)",
+				ch, i);
+			return -EINVAL;
+		}
+	}
+	if (!(buf = realloc(n->buf, n->size + need + 1)))
+		return -ENOMEM;
+	n->buf = buf;
+	buf += n->size;
+	memset(buf, 0, need);
+	kpy_put32(buf, 11);
+	kpy_put32(buf + 4, (uint32_t)len);
+	kpy_put32(buf + 8, 0);
+	memcpy(buf + 12, name, 11);
+	memcpy(buf + 12 + sizeof(name), text, len);
+	n->size += need;
+	kpy_notes_scan(n);
+	return 0;
+}
+
 int kpy_vmcoreinfo_get(const struct kpy_notes *n, const char *key, char *out, size_t outlen)
 {
 	const char *p = (const char *)n->buf + n->vmcoreinfo_off;

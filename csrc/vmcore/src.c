@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,45 @@ int kpy_write_full(int fd, const void *buf, size_t len)
 		p += w;
 		len -= (size_t)w;
 	}
+	return 0;
+}
+
+int kpy_read_file(const char *path, size_t max, char **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+	char *b = NULL;
+	size_t n = 0;
+
+	*buf = NULL;
+	*len = 0;
+	if (fd < 0)
+		return -errno;
+	if (!(b = malloc(max + 2))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (n <= max) {         /* one byte more than max tells "too big" */
+		ssize_t r = read(fd, b + n, max + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (!ret && n > max)
+		ret = -EFBIG;
+	if (ret) {
+		free(b);
+		return ret;
+	}
+	b[n] = 0;
+	*buf = b;
+	*len = n;
 	return 0;
 }
 

@@ -68,6 +68,8 @@ struct kpy_notes {
 };
 
 void kpy_notes_scan(struct kpy_notes *n);
+#define KPY_VMCOREINFO_MAX (1u << 20)
+int kpy_notes_add_vmcoreinfo(struct kpy_notes *n, const char *text, size_t len, char *msg);
 /* Value of KEY= in VMCOREINFO as a NUL-terminated string in out; 0 or -ENOENT. */
 int kpy_vmcoreinfo_get(const struct kpy_notes *n, const char *key, char *out, size_t outlen);
 int kpy_vmcoreinfo_u64(const struct kpy_notes *n, const char *key, int base, uint64_t *val);
@@ -103,8 +105,13 @@ struct kpy_elf {
 };
 
 int kpy_elf_open(struct kpy_elf *e, int fd, char *msg, uint64_t *err_off);
+int kpy_elf_open_info(struct kpy_elf *e, int fd, const char *vmcoreinfo, size_t vmcoreinfo_len,
+		      char *msg, uint64_t *err_off);
 /* Same, from a source already opened (e takes it over). */
 int kpy_elf_attach(struct kpy_elf *e, const struct kpy_src *src, char *msg, uint64_t *err_off);
+/* Same, with a VMCOREINFO text (NULL: none) that replaces or supplies the dump's. */
+int kpy_elf_attach_info(struct kpy_elf *e, const struct kpy_src *src, const char *vmcoreinfo,
+			size_t vmcoreinfo_len, char *msg, uint64_t *err_off);
 void kpy_elf_close(struct kpy_elf *e);
 /* Read n frames of run r starting at frame pfn into buf (n * page_size bytes). */
 int kpy_elf_read_frames(struct kpy_elf *e, const struct kpy_run *r, uint64_t pfn,

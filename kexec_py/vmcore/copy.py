@@ -107,11 +107,18 @@ def _raise_failure(err, src_name, dst_name, made):
     raise exc from None
 
 
+def _info_bytes(vmcoreinfo):
+    if vmcoreinfo is None or isinstance(vmcoreinfo, bytes):
+        return vmcoreinfo
+    return vmcoreinfo.encode("ascii")
+
+
 def copy(src: PathOrFd, dst, *, format: str = "kdump", compression: str = "none",
          dump_level: int = 1, threads: int = 1, progress: Optional[Progress] = None,
          flattened: bool = False, size_limit: Optional[int] = None,
          overwrite: bool = False, use_mmap: bool = True,
-         filter_window: Optional[int] = None) -> CopyStats:
+         filter_window: Optional[int] = None,
+         vmcoreinfo: Optional[Union[str, bytes]] = None) -> CopyStats:
     """Copy the ELF vmcore src (a path such as "/proc/vmcore", or an open fd) into dst.
 
     dst: a path (created with mode 0600; an existing file is an error unless
@@ -130,6 +137,9 @@ def copy(src: PathOrFd, dst, *, format: str = "kdump", compression: str = "none"
     threads: compression workers; 0 or 1 keeps everything on the calling thread.
     flattened: write makedumpfile's flattened stream (rebuild it with rearrange()).
     size_limit: stop at this many bytes, leaving an incomplete dump.
+    vmcoreinfo: VMCOREINFO text (makedumpfile -g's KEY=VALUE lines of the same kernel)
+    that supplies the one an ELF dump lacks (a QEMU guest dump taken without -device
+    vmcoreinfo) or replaces it.
     progress: called as progress(done_pages, total_pages, bytes_out) as pages are
     written (about every 0.1%); return False to cancel. An exception it raises cancels
     the copy and is re-raised after the dump is closed (incomplete).
@@ -152,7 +162,7 @@ def copy(src: PathOrFd, dst, *, format: str = "kdump", compression: str = "none"
                 in_fd, out_fd, fmt=format, codec=compression, dump_level=dump_level,
                 threads=threads, flattened=flattened, no_mmap=not use_mmap,
                 size_limit=size_limit or 0, progress=progress,
-                filter_window=filter_window or 0)
+                filter_window=filter_window or 0, vmcoreinfo=_info_bytes(vmcoreinfo))
         except native.SyscallError as err:
             if close_out:
                 os.close(out_fd)

@@ -41,11 +41,13 @@ class Dump:
     machine, release, nr_cpus, phys_base.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, vmcoreinfo=None):
         self.path = os.fspath(path)
         self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        if isinstance(vmcoreinfo, str):
+            vmcoreinfo = vmcoreinfo.encode("ascii")
         try:
-            self._h = native.DumpHandle(self._fd)
+            self._h = native.DumpHandle(self._fd, vmcoreinfo)
         except native.SyscallError as err:
             os.close(self._fd)
             raise _format_error(self.path, err.message or err.strerror, err.offset) from None
@@ -175,14 +177,16 @@ class Dump:
                            st["first_bad_offset"] if bad else None)
 
 
-def open(path) -> Dump:  # noqa: A001 - the module's API mirrors the builtin
+def open(path, vmcoreinfo=None) -> Dump:  # noqa: A001 - mirrors the builtin
     """Open a dump (ELF, kdump-compressed, flattened) for reading physical pages.
-    Raises DumpFormatError naming the file (and offset) when it is none of those."""
-    return Dump(path)
+    vmcoreinfo: VMCOREINFO text (makedumpfile -g's KEY=VALUE lines) that supplies or
+    replaces an ELF dump's. Raises DumpFormatError naming the file (and offset) when it
+    is none of those."""
+    return Dump(path, vmcoreinfo)
 
 
-def dmesg(path) -> str:
+def dmesg(path, vmcoreinfo=None) -> str:
     """The kernel log held in a dump (ELF vmcore or kdump-compressed, flattened or not),
-    as kexec-tools' vmcore-dmesg prints it."""
-    with Dump(path) as d:
+    as kexec-tools' vmcore-dmesg prints it; vmcoreinfo as for open()."""
+    with Dump(path, vmcoreinfo) as d:
         return d.dmesg()
