@@ -80,7 +80,7 @@ static int setup(struct kpy_copy_ctx *cx, int in_fd, int out_fd, const struct kp
 		return ret;
 	cx->page_size = cx->in.page_size;
 	cx->host_page = (size_t)sysconf(_SC_PAGESIZE);
-	cx->use_mmap = !o->no_mmap && cx->in.src.is_reg && !cx->in.src.flattened;
+	cx->use_mmap = !o->no_mmap && cx->in.src.is_reg && !cx->in.src.flattened && !cx->in.kd;
 	cx->out.fd = out_fd;
 	cx->out.flattened = o->flattened;
 	cx->out.limit = o->size_limit;

@@ -426,6 +426,8 @@ int kpy_elf_attach_info(struct kpy_elf *e, const struct kpy_src *src, const char
 	memset(e, 0, sizeof(*e));
 	e->src = *src;
 	*err_off = 0;
+	if (kpy_src_pread(&e->src, eh, 8, 0) == 0 && memcmp(eh, "KDUMP   ", 8) == 0)
+		return kpy_elf_attach_kdump(e, vmcoreinfo, vmcoreinfo_len, msg, err_off);
 	if ((ret = kpy_src_pread(&e->src, eh, sizeof(eh), 0))) {
 		KPY_MSG(msg, ret == -ENODATA ? "not an ELF file (shorter than an ELF header)"
 			: "cannot read the ELF header");
@@ -472,6 +474,7 @@ int kpy_elf_open_info(struct kpy_elf *e, int fd, const char *vmcoreinfo, size_t 
 
 void kpy_elf_close(struct kpy_elf *e)
 {
+	kpy_elf_close_kdump(e);
 	free(e->pieces);
 	free(e->runs);
 	free(e->notes.buf);
@@ -533,6 +536,8 @@ int kpy_elf_read_frames(struct kpy_elf *e, const struct kpy_run *r, uint64_t pfn
 		memset(buf, 0, n * ps);
 		return 0;
 	}
+	if (e->kd)
+		return kpy_elf_read_kdump(e, pfn, n, buf);
 	if (r->kind == KPY_RUN_MIXED)
 		return read_mixed(e, pfn, buf);
 	return kpy_src_pread(&e->src, buf, n * ps, r->off + (pfn - r->pfn) * ps);
@@ -544,6 +549,23 @@ int kpy_elf_read_vaddr(struct kpy_elf *e, uint64_t vaddr, void *buf, size_t len)
 	if (!e->have_kernel_text || vaddr < e->kernel_vaddr)
 		return -ENOENT;
 	uint64_t paddr = e->kernel_paddr + (vaddr - e->kernel_vaddr);
+	if (e->kd) {          /* through whole frames: a kdump input has no file pieces */
+		unsigned char *page = malloc(e->page_size), *out = buf;
+		int ret = page ? 0 : -ENOMEM;
+		while (len && !ret) {
+			uint64_t pfn = paddr / e->page_size, in = paddr % e->page_size;
+			size_t n = e->page_size - in < len ? e->page_size - in : len;
+			const struct kpy_run *r = kpy_elf_find_run(e, pfn);
+			ret = r ? kpy_elf_read_frames(e, r, pfn, 1, page) : -ENOENT;
+			if (!ret)
+				memcpy(out, page + in, n);
+			out += n;
+			paddr += n;
+			len -= n;
+		}
+		free(page);
+		return ret;
+	}
 	for (size_t i = 0; i < e->npieces; i++) {
 		const struct kpy_piece *p = &e->pieces[i];
 		if (paddr >= p->paddr && paddr + len <= p->end && !p->zero)

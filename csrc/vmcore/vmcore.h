@@ -89,6 +89,8 @@ struct kpy_piece {         /* physical bytes [paddr, end) and where they are */
 	int zero;              /* memsz beyond filesz: reads as zeros */
 };
 
+struct kpy_kdump_in;          /* dump.h */
+
 struct kpy_elf {
 	struct kpy_src src;
 	uint16_t machine;
@@ -102,6 +104,10 @@ struct kpy_elf {
 	struct kpy_notes notes;
 	uint64_t kernel_vaddr, kernel_paddr;   /* the kernel-text PT_LOAD, if any */
 	int have_kernel_text;
+	struct kpy_kdump_in *kd;   /* the input is kdump-compressed (kdump_view.c) */
+	pthread_mutex_t kd_lock;
+	int kd_lock_ok;
+	uint64_t kd_err_off;
 };
 
 int kpy_elf_open(struct kpy_elf *e, int fd, char *msg, uint64_t *err_off);
@@ -116,6 +122,11 @@ void kpy_elf_close(struct kpy_elf *e);
 /* Read n frames of run r starting at frame pfn into buf (n * page_size bytes). */
 int kpy_elf_read_frames(struct kpy_elf *e, const struct kpy_run *r, uint64_t pfn,
 			uint64_t n, unsigned char *buf);
+/* kdump_view.c: a kdump-compressed input in the same shape (runs of present frames). */
+int kpy_elf_attach_kdump(struct kpy_elf *e, const char *vmcoreinfo, size_t vmcoreinfo_len,
+			 char *msg, uint64_t *err_off);
+int kpy_elf_read_kdump(struct kpy_elf *e, uint64_t pfn, uint64_t n, unsigned char *buf);
+void kpy_elf_close_kdump(struct kpy_elf *e);
 /* Run holding pfn, or NULL. */
 const struct kpy_run *kpy_elf_find_run(const struct kpy_elf *e, uint64_t pfn);
 int kpy_elf_read_vaddr(struct kpy_elf *e, uint64_t vaddr, void *buf, size_t len);

@@ -119,7 +119,11 @@ def copy(src: PathOrFd, dst, *, format: str = "kdump", compression: str = "none"
          overwrite: bool = False, use_mmap: bool = True,
          filter_window: Optional[int] = None,
          vmcoreinfo: Optional[Union[str, bytes]] = None) -> CopyStats:
-    """Copy the ELF vmcore src (a path such as "/proc/vmcore", or an open fd) into dst.
+    """Copy the vmcore src (a path such as "/proc/vmcore", or an open fd) into dst.
+
+    src: an ELF vmcore (/proc/vmcore, a saved one, QEMU's dump-guest-memory ELF) or a
+    kdump-compressed dump, flattened or not (re-filter it to a higher dump_level,
+    re-compress it, or turn it into ELF).
 
     dst: a path (created with mode 0600; an existing file is an error unless
     overwrite=True), an open fd, or a binary file object (flattened streams to a pipe).
