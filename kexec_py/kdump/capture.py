@@ -8,6 +8,7 @@ disable_cpu_apicid=<the boot CPU's APIC id>, `<driver>.pretimeout=0` for each wa
 driver in use (hpwdt also gets kdumptimeout=0), and rd.systemd.gpt_auto=no.
 """
 import fnmatch
+import shlex
 import os
 
 from .. import rootfs
@@ -77,8 +78,32 @@ def watchdog_drivers(root="/", kver=""):
     return found
 
 
-def capture_cmdline(sysconfig, root="/", kver="", test_id=None):
-    """The command line for the capture kernel (a str)."""
+# the default unit of a systemd capture initramfs (packaging/dracut/99kexec-py-kdump): in
+# an initrd systemd starts initrd.target, whatever default.target says, unless told
+SYSTEMD_CAPTURE_TARGET = "kexec-py-kdump.target"
+
+
+def added_dracut_modules(cfg):
+    """dracut modules kdump.conf's dracut_args adds (--add/-a/--add=, a quoted list or
+    not)."""
+    words = shlex.split(cfg.get("dracut_args") or "")
+    added = []
+    for i, w in enumerate(words):
+        if w in ("--add", "-a") and i + 1 < len(words):
+            added += words[i + 1].split()
+        elif w.startswith("--add="):
+            added += w.split("=", 1)[1].split()
+    return added
+
+
+def systemd_initramfs(cfg):
+    """Whether the capture initramfs is a systemd one (dracut_args --add systemd)."""
+    return "systemd" in added_dracut_modules(cfg)
+
+
+def capture_cmdline(sysconfig, root="/", kver="", test_id=None, systemd=False):
+    """The command line for the capture kernel (a str); systemd: the capture initramfs
+    is a systemd one, which is told to start the capture target instead of initrd.target."""
     inherited = sysconfig["KDUMP_COMMANDLINE"] or rootfs.read_text(root, "/proc/cmdline") or ""
     line = CommandLine(inherited.strip())
     remove = set(ALWAYS_REMOVED)
@@ -98,4 +123,6 @@ def capture_cmdline(sysconfig, root="/", kver="", test_id=None):
         if drv == "hpwdt":
             words.append("hpwdt.kdumptimeout=0")
     words.append("rd.systemd.gpt_auto=no")
+    if systemd:
+        words.append("rd.systemd.unit=" + SYSTEMD_CAPTURE_TARGET)
     return " ".join(w for w in words if w)

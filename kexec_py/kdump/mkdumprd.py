@@ -25,6 +25,7 @@ MODULE_DIR = "/usr/lib/dracut/modules.d/99kexec-py-kdump"
 SOURCE_MODULE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "packaging", "dracut", "99kexec-py-kdump")
 # dracut modules a capture image never needs (RHEL leaves the same kind out)
+# systemd's modules are left out unless dracut_args adds systemd (SYSTEMD_MODULES)
 OMIT_MODULES = ("systemd", "systemd-initrd", "systemd-networkd", "systemd-udevd",
                 "dracut-systemd", "plymouth", "resume", "hwdb", "earlykdump", "rngd",
                 "squash", "i18n", "lvmmerge", "crypt-gpg", "usrmount", "shutdown",
@@ -144,6 +145,17 @@ def sysfs_modules(root, sysfs_path):
     return mods
 
 
+def rootfs_drivers(root):
+    """Modules for the root file system, which every capture mounts: the result record
+    goes to its /var/lib/kdump, and failure_action dump_to_rootfs saves there."""
+    spec, fstype, _ = root_mount(root)
+    if spec is None:
+        return []
+    mods = device_modules(root, spec) + list(FS_MODULES.get(fstype, (fstype,) if fstype
+                                                          else ()))
+    return [m for i, m in enumerate(mods) if m and m not in mods[:i]]
+
+
 def target_drivers(plan, mount):
     """Modules the target needs: its device's drivers and its file system."""
     mods = []
@@ -209,8 +221,10 @@ def plan_env(plan, mount, rootmount, net=None):
     opts = [o for o in col.argv if o != "-F"] if col.program == "vmcore-copy" else col.argv
     if plan.target.kind in ("ssh", "raw") and col.program == "vmcore-copy":
         opts = ["-F"] + opts
+    # as kdump.conf says it (nfs, not the nfs4 the mount reports)
     words = plan.target.kind if plan.target.kind == "rootfs" else " ".join(
-        x for x in ((mount["fstype"] or plan.target.kind), mount["spec"]) if x)
+        x for x in ((plan.target.fstype or mount["fstype"] or plan.target.kind),
+                    mount["spec"]) if x)
     values = [
         ("KDUMP_TARGET_KIND", plan.target.kind),
         ("KDUMP_TARGET_SPEC", mount["spec"]),
@@ -309,11 +323,26 @@ def dracut_supports(dracut, option):
     return option in proc.stdout
 
 
+SYSTEMD_MODULES = ("systemd", "systemd-initrd", "systemd-udevd", "dracut-systemd")
+
+
+def systemd_initramfs(plan):
+    """Whether the capture initramfs is a systemd one (dracut_args --add systemd)."""
+    return capture.systemd_initramfs(plan.config)
+
+
+def omitted_modules(plan):
+    keep = set(capture.added_dracut_modules(plan.config))
+    if systemd_initramfs(plan):
+        keep.update(SYSTEMD_MODULES)
+    return [m for m in OMIT_MODULES if m not in keep]
+
+
 def dracut_argv(dracut, plan, image, drivers, root="/", aggressive=True):
     argv = [dracut, "--force", "--quiet", "--hostonly", "--hostonly-mode", "strict",
             "--no-hostonly-cmdline", "--no-hostonly-default-device",
             "--no-hostonly-i18n", "--compress", "zstd",
-            "--add", MODULE, "--omit", " ".join(OMIT_MODULES),
+            "--add", MODULE, "--omit", " ".join(omitted_modules(plan)),
             "--omit-drivers", " ".join(OMIT_DRIVERS)]
     if aggressive:
         argv.append("--aggressive-strip")
@@ -379,6 +408,7 @@ def build(plan, image=None, force=True, out=None, run=None, dracut=None):
     mount = capture_mount(plan)
     net = network_plan(plan, mount)
     drivers = target_drivers(plan, mount) + [m for m in net.get("modules", ())]
+    drivers += [m for m in rootfs_drivers(plan.root) if m not in drivers]
     drivers += [w for w in capture.watchdog_drivers(plan.root, plan.kernel_version)
                 if w not in drivers]
     drivers += [m for m in plan.config.words("extra_modules") if m not in drivers]

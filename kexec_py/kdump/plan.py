@@ -148,5 +148,6 @@ def resolve(root="/", cfg=None, sysconf=None, test_id=None):
     return Plan(root=root, config=cfg, sysconfig=sysconf, kernel_version=kver,
                 kernel_path=kernel_path(sysconf, kver),
                 initrd_path=initrd_path(root, sysconf, kver),
-                cmdline=capture.capture_cmdline(sysconf, root, kver, test_id),
+                cmdline=capture.capture_cmdline(sysconf, root, kver, test_id,
+                                                systemd=capture.systemd_initramfs(cfg)),
                 collector=col, kexec_mode=mode, kexec_debug=debug, warnings=warnings)

@@ -26,6 +26,8 @@ EXPECTED = {
     "/usr/lib/dracut/modules.d/99kexec-py-kdump/kdump-capture.sh": "-rwxr-xr-x",
     "/usr/lib/dracut/modules.d/99kexec-py-kdump/kdump-root.sh": "-rwxr-xr-x",
     "/usr/lib/dracut/modules.d/99kexec-py-kdump/module-setup.sh": "-rwxr-xr-x",
+    "/usr/lib/dracut/modules.d/99kexec-py-kdump/kexec-py-kdump.target": "-rw-r--r--",
+    "/usr/lib/dracut/modules.d/99kexec-py-kdump/kexec-py-kdump-capture.service": "-rw-r--r--",
     "/usr/lib/kernel/install.d/60-kdump.install": "-rwxr-xr-x",
     "/usr/lib/kernel/install.d/92-crashkernel.install": "-rwxr-xr-x",
     "/usr/lib/systemd/system/kdump.service": "-rw-r--r--",

@@ -136,6 +136,38 @@ def test_dracut_args_pass_through_but_mount_is_ours(mroot):
     assert argv[argv.index("--omit-drivers", argv.index("--omit-drivers") + 1) + 1] == "nfs"
 
 
+def test_network_targets_still_carry_the_root_file_systems_drivers(mroot):
+    # the record goes to the root fs's /var/lib/kdump (and dump_to_rootfs saves there)
+    mroot.write("/etc/kdump.conf", "nfs 10.0.2.2:/export\nfailure_action dump_to_rootfs\n")
+    p = planmod.resolve(str(mroot))
+    dracut = Dracut()
+    mkdumprd.build(p, run=dracut, dracut="/usr/bin/dracut")
+    argv = dracut.calls[0]["argv"]
+    drivers = argv[argv.index("--add-drivers") + 1].split()
+    assert "ext4" in drivers and "nfs" in drivers, drivers
+    assert "KDUMP_TARGET_WORDS='nfs 10.0.2.2:/export'" in dracut.calls[0]["plan_env"]
+
+
+def test_systemd_initramfs_only_when_dracut_args_add_systemd(mroot):
+    p = planmod.resolve(str(mroot))
+    argv = mkdumprd.dracut_argv("dracut", p, "/x.img", [], "/")
+    omitted = argv[argv.index("--omit") + 1].split()
+    assert set(mkdumprd.SYSTEMD_MODULES) <= set(omitted) and not mkdumprd.systemd_initramfs(p)
+    assert "rd.systemd.unit" not in p.cmdline
+    for args in ('--add "systemd"', "-a systemd", "--add=systemd", '--add "lvm systemd"'):
+        mroot.write("/etc/kdump.conf", "dracut_args %s\n" % args)
+        p = planmod.resolve(str(mroot))
+        argv = mkdumprd.dracut_argv("dracut", p, "/x.img", [], "/")
+        omitted = argv[argv.index("--omit") + 1].split()
+        assert mkdumprd.systemd_initramfs(p), args
+        assert not set(mkdumprd.SYSTEMD_MODULES) & set(omitted), (args, omitted)
+        assert "plymouth" in omitted and "systemd-networkd" in omitted
+        assert p.cmdline.endswith(" rd.systemd.unit=kexec-py-kdump.target"), p.cmdline
+    mroot.write("/etc/kdump.conf", 'dracut_args --add "plymouth"\n')
+    argv = mkdumprd.dracut_argv("dracut", planmod.resolve(str(mroot)), "/x.img", [], "/")
+    assert "plymouth" not in argv[argv.index("--omit") + 1].split()
+
+
 def test_failed_dracut_leaves_no_image(mroot):
     p = planmod.resolve(str(mroot))
     with pytest.raises(KexecError, match="(?s)dracut failed .*some error"):

@@ -253,12 +253,19 @@ save_raw() {
     return 0
 }
 
+last_words() {
+    # the collector's last two messages (on a failure: the error, then the summary), not
+    # its JSON statistics nor its progress lines
+    grep -v -e '^{' -e '^$' -e ' [0-9]*% ' "$1" 2>/dev/null | tail -n 2 |
+        sed -e ':a' -e 'N' -e '$!ba' -e 's/\n/; /g'
+}
+
 stats_from() {
     # vmcore-copy -F prints its --json statistics on standard error, with its messages
     STATS_JSON=$(grep '^{' "$1" 2>/dev/null | tail -n 1)
     PAGES=$(echo "$STATS_JSON" | sed -n 's/.*"pages_written": \([0-9]*\).*/\1/p')
     BYTES=$(echo "$STATS_JSON" | sed -n 's/.*"file_size": \([0-9]*\).*/\1/p')
-    LASTMSG=$(grep -v '^{' "$1" 2>/dev/null | grep -v '^$' | tail -n 1)
+    LASTMSG=$(last_words "$1")
     grep -v '^{' "$1" >&2 2>/dev/null
 }
 
@@ -282,7 +289,10 @@ write_result() {
         [ -n "$TEST_ID" ] && { [ "$_status" = success ] && echo success || echo fail; } |
             ssh_run "cat > '$DUMPDIR/vmcore-creation.status'" 2>/dev/null
     elif [ -n "$DUMPDIR" ] && [ -d "$DUMPDIR" ]; then
-        printf '%s\n' "$_rec" > "$DUMPDIR/kdump-result.json"
+        # one 4 KiB block, padded with spaces (JSON allows them), rewritten in place: the
+        # "started" record takes the block before the collector runs, so the final record
+        # still fits when the collector has filled the disk
+        printf '%-4095s\n' "$_rec" 1<> "$DUMPDIR/kdump-result.json"
         [ -n "$TEST_ID" ] && { [ "$_status" = success ] && echo success || echo fail; } \
             > "$DUMPDIR/vmcore-creation.status"
     fi
@@ -416,7 +426,7 @@ save_dmesg() {
 collect() {
     # collect OUTPUT: run the collector; sets STATS_JSON, PAGES, BYTES, LASTMSG
     _out=$1
-    _msgs=$(dirname "$_out")/.collector.log
+    _msgs=/tmp/kdump-collector.log    # not on the target: it may be the disk that is full
     case "$KDUMP_COLLECTOR" in
         cp)
             # shellcheck disable=SC2086
@@ -438,7 +448,7 @@ collect() {
                 2> "$_msgs"; _rc=$?
             ;;
     esac
-    LASTMSG=$(grep -v '^$' "$_msgs" 2>/dev/null | tail -n 1)
+    LASTMSG=$(last_words "$_msgs")
     cat "$_msgs" >&2 2>/dev/null
     rm -f "$_msgs"
     [ -n "$BYTES" ] || BYTES=$(wc -c < "$_out" 2>/dev/null | tr -d ' ')

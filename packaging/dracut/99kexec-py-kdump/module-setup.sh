@@ -9,6 +9,9 @@
 #   KEXEC_PY_KDUMP_DRIVERS  kernel modules the dump target needs
 #   KEXEC_PY_KDUMP_FILES    further files: hooks, extra_bins, the ssh key
 # Nothing in the image parses kdump.conf, and no interpreter other than the shell runs.
+# The capture script runs as a dracut pre-mount hook in dracut's shell init (the default:
+# mkdumprd omits systemd), or as kexec-py-kdump-capture.service of the image's default
+# target when dracut_args asks for a systemd initramfs (--add systemd).
 
 check() {
     # only when mkdumprd asks for it
@@ -32,8 +35,20 @@ install() {
     inst_simple "$KEXEC_PY_KDUMP_DIR/plan.env" /etc/kdump/plan.env
     inst_simple "$KEXEC_PY_KDUMP_DIR/plan.json" /etc/kdump/plan.json
     inst_script "$moddir/kdump-capture.sh" /sbin/kdump-capture
-    inst_hook cmdline 90 "$moddir/kdump-root.sh"
-    inst_hook pre-mount 90 "$moddir/kdump-capture-hook.sh"
+    if dracut_module_included "systemd"; then
+        # a systemd initramfs: the capture is a service of kexec-py-kdump.target, which
+        # mounts no root and never switches root; kdumpctl puts
+        # rd.systemd.unit=kexec-py-kdump.target on the capture command line (in an initrd
+        # systemd starts initrd.target otherwise, whatever default.target says)
+        inst_simple "$moddir/kexec-py-kdump.target" \
+            "$systemdsystemunitdir/kexec-py-kdump.target"
+        inst_simple "$moddir/kexec-py-kdump-capture.service" \
+            "$systemdsystemunitdir/kexec-py-kdump-capture.service"
+    else
+        # dracut's shell init: no root to mount (cmdline hook), the capture before mounting
+        inst_hook cmdline 90 "$moddir/kdump-root.sh"
+        inst_hook pre-mount 90 "$moddir/kdump-capture-hook.sh"
+    fi
     for _tool in $KEXEC_PY_KDUMP_TOOLS; do
         inst_binary "$_tool" "/usr/sbin/${_tool##*/}" || return 1
     done
