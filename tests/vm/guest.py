@@ -80,6 +80,7 @@ PACKAGES = (
     "dracut-core", "cpio", "kpartx", "zstd", "gzip",
     "libzstd1", "liblzo2-2", "zlib1g", "libsnappy1v5",
     "openssh-client", "iproute2", "procps", "util-linux", "mount", "findutils",
+    "nfs-common",    # mount.nfs, for the nfs dump target (scenario e)
 )
 # --drivers (not --add-drivers): only these and their dependencies, so the initrd is a
 # few MB and unpacks in about a second under TCG instead of several.
@@ -90,7 +91,9 @@ BLACKLIST = ("kvm", "kvm_amd", "kvm_intel", "floppy", "pcspkr", "powernow_k8")
 DRACUT_OMIT = "crypt dm nvdimm lunmask resume overlay-root virtiofs usrmount terminfo"
 # Units that cost boot time or wake up during a long test (apt and e2scrub timers).
 MASKED = ("e2scrub_reap.service", "e2scrub_all.timer", "apt-daily.timer",
-          "apt-daily-upgrade.timer", "dpkg-db-backup.timer", "fstrim.timer")
+          "apt-daily-upgrade.timer", "dpkg-db-backup.timer", "fstrim.timer",
+          # NFSv4 needs no portmapper; nfs-common pulls it in
+          "rpcbind.service", "rpcbind.socket")
 BASE_APPEND = "root=/dev/vda rw console=ttyS0 panic=10"
 # The fast first-boot initramfs: busybox, these modules (and what modules.dep says they
 # need), mount root, switch_root to systemd. About 20 s per boot less than the dracut one
