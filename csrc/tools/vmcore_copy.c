@@ -62,7 +62,7 @@ static const char usage_text[] =
 	"  -F               write the flattened format to standard output\n"
 	"  -R DUMPFILE      rebuild DUMPFILE from a flattened stream on standard input\n"
 	"  -d LEVEL         dump level, bits: 1 zero pages, 2 page cache, 4 page cache\n"
-	"                   and private, 8 user pages, 16 free pages (2-16: kdump format)\n"
+	"                   and private, 8 user pages, 16 free pages\n"
 	"  --num-threads N  compress on N worker threads (default: the calling thread)\n"
 	"  -L SIZE          stop at SIZE bytes (K, M, G suffixes): an incomplete dump\n"
 	"  --message-level N  1 progress, 2 messages, 4 errors, 16 report (default 7)\n"

@@ -18,11 +18,6 @@ static int check_opts(const struct kpy_copy_opts *o, char *msg)
 		KPY_MSG(msg, "dump level %d is out of range (0-31)", o->dump_level);
 		return -EINVAL;
 	}
-	if (o->dump_level > 1 && o->format == KPY_FMT_ELF) {
-		KPY_MSG(msg, "dump level %d with ELF output is not supported yet: use the "
-			"kdump-compressed format, or -d 0 or 1", o->dump_level);
-		return -ENOTSUP;
-	}
 	if (o->format != KPY_FMT_KDUMP && o->format != KPY_FMT_ELF) {
 		KPY_MSG(msg, "unknown output format %d", o->format);
 		return -EINVAL;

@@ -4,9 +4,13 @@
  *
  * At dump level 1 a run of KPY_ELF_EXCLUDE_RUN or more zero frames ends a PT_LOAD: its
  * p_memsz covers the run (readers zero-fill it) and the next PT_LOAD starts at the next
- * non-zero frame. Shorter runs are written. The number of PT_LOADs is only known at the
- * end, so room for them is reserved right after the Ehdr (where crash looks for them);
- * when the reserve is used up, further zero runs are written instead of split off.
+ * non-zero frame. Shorter runs are written. Frames the page filter leaves out (levels
+ * 2-31) end a PT_LOAD too, with nothing in p_memsz for them: they are not in the dump.
+ * Room for the program headers is reserved right after the Ehdr (where crash looks for
+ * them): one per run of frames the filter keeps (counted in a first pass over the
+ * filter, as makedumpfile does) plus the zero-run splits; when the splits' share is used
+ * up, further zero runs are written instead. Past 65534 program headers e_phnum is
+ * PN_XNUM and the count is in section header 0's sh_info.
  * The Ehdr and program headers are written last; until then e_flags bit 0 says the dump
  * is incomplete, and a dump cut short keeps only segments whose data is in the file.
  */
@@ -18,12 +22,14 @@
 
 #define EHDR_SIZE 64
 #define PHDR_SIZE 56
+#define SHDR_SIZE 64
+#define PN_XNUM 0xffff
 #define ZERO_BUF (64 * 1024)
 
 struct seg { uint64_t off, vaddr, paddr, filesz, memsz; };
 
 struct elf_w {
-	uint64_t reserve, notes_off, data_start, data_off, pending;
+	uint64_t reserve, shdr_off, notes_off, data_start, data_off, pending;
 	struct seg *segs;
 	size_t nsegs, splits_left;
 	int open;
@@ -34,17 +40,36 @@ struct elf_w {
 	unsigned char *zero;
 };
 
-static uint64_t count_groups(const struct kpy_elf *e)
+/* Runs of consecutive frames the dump will hold: the input's, cut where the filter
+ * (levels 2-31) leaves frames out. 0 and *groups, or -errno. */
+static int count_groups(struct kpy_copy_ctx *cx, uint64_t *groups)
 {
-	uint64_t g = 0;
+	const struct kpy_elf *e = &cx->in;
+	uint64_t g = 0, next = UINT64_MAX;
 
-	for (size_t i = 0; i < e->nruns; i++)
-		if (i == 0 || e->runs[i].pfn != e->runs[i - 1].pfn + e->runs[i - 1].count)
-			g++;
-	return g;
+	for (size_t i = 0; i < e->nruns; i++) {
+		const struct kpy_run *r = &e->runs[i];
+		for (uint64_t pfn = r->pfn; pfn < r->pfn + r->count; pfn++) {
+			int k = cx->filter ? kpy_filter_keep(cx->filter, pfn) : 1;
+			if (k < 0)
+				return k;
+			if (!k)
+				continue;
+			if (pfn != next)
+				g++;
+			next = pfn + 1;
+			if (!cx->filter) {       /* the whole run is kept */
+				next = r->pfn + r->count;
+				break;
+			}
+		}
+	}
+	*groups = g;
+	return 0;
 }
 
-static void build_ehdr(struct kpy_copy_ctx *cx, unsigned char *h, uint16_t phnum, int done)
+static void build_ehdr(struct kpy_copy_ctx *cx, unsigned char *h, uint64_t phnum, int done,
+		       uint64_t shdr_off)
 {
 	memset(h, 0, EHDR_SIZE);
 	memcpy(h, "\177ELF\2\1\1", 7);
@@ -55,7 +80,12 @@ static void build_ehdr(struct kpy_copy_ctx *cx, unsigned char *h, uint16_t phnum
 	kpy_put32(h + 48, done ? 0 : 1);      /* e_flags bit 0: incomplete */
 	kpy_put16(h + 52, EHDR_SIZE);
 	kpy_put16(h + 54, PHDR_SIZE);
-	kpy_put16(h + 56, phnum);
+	kpy_put16(h + 56, phnum >= PN_XNUM ? PN_XNUM : (uint16_t)phnum);
+	if (phnum >= PN_XNUM) {
+		kpy_put64(h + 40, shdr_off);      /* e_shoff: section header 0 holds the count */
+		kpy_put16(h + 58, SHDR_SIZE);
+		kpy_put16(h + 60, 1);
+	}
 }
 
 static void put_phdr(unsigned char *p, uint32_t type, const struct seg *s)
@@ -80,20 +110,20 @@ static int el_begin(struct kpy_copy_ctx *cx)
 	if (!w)
 		return -ENOMEM;
 	cx->w = w;
+	uint64_t groups;
+
 	if (!(cx->opts.dump_level & 1))
 		splits = 0;
 	if (splits > KPY_ELF_MAX_SPLITS)
 		splits = KPY_ELF_MAX_SPLITS;
+	if ((ret = count_groups(cx, &groups)))
+		return ret;
 	w->splits_left = splits;
-	w->reserve = 1 + count_groups(&cx->in) + splits;
-	if (w->reserve > 65534) {      /* e_phnum is 16 bits: fewer splits, else give up */
-		uint64_t groups = w->reserve - 1 - splits;
-		if (groups + 1 > 65534)
-			return -E2BIG;
-		w->splits_left = 65534 - 1 - groups;
-		w->reserve = 65534;
-	}
-	w->notes_off = EHDR_SIZE + w->reserve * PHDR_SIZE;
+	w->reserve = 1 + groups + splits;
+	if (w->reserve > UINT32_MAX)   /* sh_info is 32 bits */
+		return -E2BIG;
+	w->shdr_off = EHDR_SIZE + w->reserve * PHDR_SIZE;
+	w->notes_off = w->shdr_off + (w->reserve >= PN_XNUM ? SHDR_SIZE : 0);
 	w->data_start = (w->notes_off + cx->in.notes.size + ps - 1) / ps * ps;
 	w->data_off = w->data_start;
 	w->iov_cap = 2 * KPY_BATCH_PAGES + 8;
@@ -104,7 +134,7 @@ static int el_begin(struct kpy_copy_ctx *cx)
 		return -ENOMEM;
 	if ((ret = kpy_sink_reserve(&cx->out, w->data_start)))
 		return ret;
-	build_ehdr(cx, eh, 0, 0);
+	build_ehdr(cx, eh, 0, 0, 0);
 	if ((ret = kpy_sink_pwrite(&cx->out, eh, EHDR_SIZE, 0)))
 		return ret;
 	return kpy_sink_pwrite(&cx->out, cx->in.notes.buf, cx->in.notes.size, w->notes_off);
@@ -237,7 +267,7 @@ static void count_pages(struct kpy_copy_ctx *cx, struct elf_w *w)
 		excluded += (w->segs[i].memsz - w->segs[i].filesz) / ps;
 	}
 	cx->st->pages_written = written;
-	cx->st->pages_excluded = excluded;
+	cx->st->pages_excluded += excluded;   /* the filter counted its own */
 }
 
 static int el_end(struct kpy_copy_ctx *cx, int complete)
@@ -260,7 +290,12 @@ static int el_end(struct kpy_copy_ctx *cx, int complete)
 		put_phdr(ph + (i + 1) * PHDR_SIZE, 1, &w->segs[i]);
 	ret = kpy_sink_pwrite(&cx->out, ph, len, EHDR_SIZE);
 	free(ph);
-	build_ehdr(cx, eh, (uint16_t)(1 + w->nsegs), complete);
+	if (!ret && 1 + w->nsegs >= PN_XNUM) {
+		unsigned char sh[SHDR_SIZE] = { 0 };
+		kpy_put32(sh + 44, (uint32_t)(1 + w->nsegs));     /* sh_info: e_phnum */
+		ret = kpy_sink_pwrite(&cx->out, sh, SHDR_SIZE, w->shdr_off);
+	}
+	build_ehdr(cx, eh, 1 + w->nsegs, complete, w->shdr_off);
 	if (!ret)
 		ret = kpy_sink_pwrite(&cx->out, eh, EHDR_SIZE, 0);
 	return ret;

@@ -49,9 +49,6 @@ def _check_options(format, compression, dump_level, threads, flattened):
         raise OptionError("ELF dumps are not compressed: use compression='none'")
     if not isinstance(dump_level, int) or not 0 <= dump_level <= 31:
         raise OptionError("dump_level must be 0..31, not %r" % (dump_level,))
-    if dump_level > 1 and format == "elf":
-        raise OptionError("dump level %d with ELF output is not supported yet: use the "
-                          "kdump format, or dump level 0 or 1" % dump_level)
     if not isinstance(threads, int) or not 0 <= threads <= 256:
         raise OptionError("threads must be 0..256, not %r" % (threads,))
     if compression != "none" and not native.codec_available(compression):
@@ -134,8 +131,9 @@ def copy(src: PathOrFd, dst, *, format: str = "kdump", compression: str = "none"
     they share one stored zero page; ELF: runs of 256+ are left to p_memsz), 2 page
     cache, 4 page cache including private, 8 user pages, 16 free pages; with any of
     2-16 hardware-poisoned and offline pages go too. Bits 2-16 read the crashed
-    kernel's struct pages (x86_64, VMCOREINFO) and need the kdump format; a key they
-    need that the kernel does not export raises OptionError naming it.
+    kernel's struct pages (x86_64, VMCOREINFO); in ELF the frames they leave out end a
+    PT_LOAD (PN_XNUM past 65534 of them). A key they need that the kernel does not
+    export raises OptionError naming it.
     filter_window: frames classified at once for bits 2-16 (memory stays bounded by
     it; default 512Ki frames, a 64 KiB bitmap).
     threads: compression workers; 0 or 1 keeps everything on the calling thread.

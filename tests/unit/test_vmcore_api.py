@@ -54,7 +54,7 @@ def test_copy_from_and_to_file_descriptors(source, tmp_path):
     (dict(format="xml"), "format must be"), (dict(compression="bz2"), "compression must be"),
     (dict(format="elf", compression="lzo"), "not compressed"),
     (dict(dump_level=31), "needs SYMBOL(mem_section) in VMCOREINFO"),
-    (dict(dump_level=2, format="elf"), "not supported yet"),
+    (dict(dump_level=2, format="elf"), "needs SYMBOL(mem_section) in VMCOREINFO"),
     (dict(dump_level=-1), "dump_level must be"), (dict(threads=-2), "threads must be")])
 def test_bad_options(source, tmp_path, kwargs, text):
     with pytest.raises(vmcore.OptionError) as info:

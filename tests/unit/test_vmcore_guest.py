@@ -177,3 +177,31 @@ def test_bad_pn_xnum_headers_are_named(tmp_path, patch, why):
     (tmp_path / "bad.elf").write_bytes(bytes(data))
     with pytest.raises(vmcore.DumpFormatError, match=why):
         vmcore.open(str(tmp_path / "bad.elf"))
+
+
+def test_elf_output_past_65534_segments_uses_pn_xnum(tmp_path):
+    """65600 separate frames in: 65600 PT_LOADs (+ the PT_NOTE) out, so e_phnum is PN_XNUM
+    and section header 0 holds the count; our reader and drgn read it back."""
+    s = Synth()
+    n = 65600
+    s.kinds = bytearray([S.TEXT]) * (2 * n)
+    s.ranges = [(pfn * 4096 * 2, pfn * 4096 * 2 + 64) for pfn in range(n)]
+    src = s.write_qemu(str(tmp_path / "many.elf"), xnum=True)   # drgn wants VMCOREINFO
+    out = str(tmp_path / "out.elf")
+    vmcore.copy(src, out, format="elf", dump_level=0)
+    with open(out, "rb") as f:
+        eh = f.read(64)
+        shoff = struct.unpack_from("<Q", eh, 40)[0]
+        assert struct.unpack_from("<HHHH", eh, 56) == (0xFFFF, 64, 1, 0)
+        f.seek(shoff)
+        assert struct.unpack_from("<I", f.read(64), 44)[0] == n + 1
+    with vmcore.open(out) as d:
+        assert d.nr_pages == n
+        for pfn in (0, 2 * 40000, 2 * (n - 1)):
+            assert d.read_page(pfn) == s.page(pfn)
+    import drgn
+    prog = drgn.Program()
+    prog.set_core_dump(out)
+    assert prog.read(2 * (n - 1) * 4096, 64, True) == s.page(2 * (n - 1))[:64]
+    with pytest.raises(drgn.FaultError):
+        prog.read(4096, 8, True)

@@ -148,3 +148,30 @@ def test_level_31_dump_still_checks_out_with_drgn_on_kept_ram(source, tmp_path):
     out = str(tmp_path / "d1")
     vmcore.copy(path, out, compression="lzo", dump_level=1)
     check_with_drgn(s, out)
+
+
+@pytest.mark.parametrize("level", [2, 8, 16, 31])
+def test_elf_output_keeps_the_frames_the_kdump_output_keeps(source, tmp_path, level):
+    """-E -d N: the left-out frames end PT_LOADs; the same frames as -l -d N, and every
+    kept page reads back, through our reader and drgn."""
+    s, path = source
+    elf, kd = str(tmp_path / "elf"), str(tmp_path / "kdump")
+    st = vmcore.copy(path, elf, format="elf", dump_level=level)
+    vmcore.copy(path, kd, compression="lzo", dump_level=level)
+    with vmcore.open(elf) as e, vmcore.open(kd) as k:
+        kept = set(k.pages())
+        got = set(e.pages())
+        # at level 1 and above the ELF form may also drop long zero runs (p_memsz): the
+        # frames it holds are the kdump form's, less those
+        assert got <= kept and not (got & excluded(level))
+        assert kept - got <= set(p for p in kept if not any(s.page(p)))
+        for pfn in sorted(got)[::23]:
+            assert e.read_page(pfn) == s.page(pfn)
+    assert st.pages_excluded >= len(excluded(level))
+    import drgn
+    prog = drgn.Program()
+    prog.set_core_dump(elf)
+    assert prog.read(0x1000000, 4096, True) == s.page(0x1000)
+    if level & 16:
+        with pytest.raises(drgn.FaultError):
+            prog.read(0x200 * 4096, 8, True)
