@@ -41,6 +41,8 @@ DEFAULT_TABLE_RHEL9 = "1G-4G:192M,4G-64G:256M,64G-:512M"
 DEFAULT_RHEL5 = "128M@16M"
 SME_SEV_EXTRA = 64 * MiB
 RUNTIME_RESERVATION = 16 * MiB
+ESTIMATE_ROUND = 8 * MiB
+PAGE = 4096
 LUKS_OVERHEAD = 20 * MiB
 LARGE_MODULE = 1 * MiB
 HOSTONLY_MODULES = "usr/lib/dracut/hostonly-kernel-modules.txt"
@@ -493,6 +495,7 @@ class Estimate:
     modules_size: int
     initramfs_size: int
     runtime_size: int
+    unpacked_size: int = 0      # what the initramfs unpacks to
     luks_size: int = 0
     large_modules: tuple = ()   # ((name, bytes), ...), largest first
     notes: tuple = ()           # things the figures could not include
@@ -516,6 +519,7 @@ class Estimate:
             "Kernel image size:   %s" % _mb(self.kernel_size),
             "Kernel modules size: %s" % _mb(self.modules_size),
             "Initramfs size:      %s" % _mb(self.initramfs_size),
+            "Initramfs unpacked:  %s" % _mb(self.unpacked_size),
             "Runtime reservation: %s" % _mb(self.runtime_size),
         ]
         if self.luks_size:
@@ -549,15 +553,18 @@ def _module_name(member):
     return None
 
 
-def initramfs_modules(path):
-    """Names (as /proc/modules spells them) of the kernel modules in an initramfs.
+def initramfs_contents(path):
+    """(module names, unpacked bytes) of an initramfs.
 
-    The .ko files it holds, plus dracut's list of host-only modules when it has one (a
-    squashed image keeps its modules inside squash-root.img, where the list still tells).
+    Names as /proc/modules spells them: the .ko files it holds, plus dracut's list of
+    host-only modules when it has one (a squashed image keeps its modules inside
+    squash-root.img, where the list still tells). Unpacked bytes: what its files take in
+    the capture kernel's rootfs, each rounded up to a page.
     """
-    names = set()
+    names, unpacked = set(), 0
     want = (lambda n: n.lstrip("./") == HOSTONLY_MODULES)
     for m in cpio.iter_members(path, want=want):
+        unpacked += -(-m.size // PAGE) * PAGE
         name = _module_name(m.name) if m.is_file else None
         if name:
             names.add(name)
@@ -565,7 +572,12 @@ def initramfs_modules(path):
             for line in m.data.decode("utf-8", "replace").split("\n"):
                 if line.strip():
                     names.add(line.strip().replace("-", "_"))
-    return names
+    return names, unpacked
+
+
+def initramfs_modules(path):
+    """Names (as /proc/modules spells them) of the kernel modules in an initramfs."""
+    return initramfs_contents(path)[0]
 
 
 def kernel_image_size(root, kernel_path):
@@ -615,8 +627,12 @@ def estimate(root, kernel_path, initrd_path, luks_keyslot_mem=0):
     """RHEL's `kdumpctl estimate`: the reserve this capture set-up needs.
 
     recommended = max(default table size for this RAM, kernel in memory + sizes (from
-    /proc/modules) of the modules in the capture initramfs + 3 x the initramfs size +
-    16M runtime + (largest LUKS2 keyslot memory + 20M when there is one)).
+    /proc/modules) of the modules in the capture initramfs + the initramfs file + what
+    it unpacks to + 16M runtime + (largest LUKS2 keyslot memory + 20M when there is one)),
+    rounded up to 8M. RHEL counts 3 x the file for the initramfs; with zstd the unpacked
+    files are about three times the file, and the file stays in memory while it is
+    unpacked, so kexec-py reads the archive and counts both (measured in
+    benchmarks/kdump_footprint.py: docs/kdump.md).
     luks_keyslot_mem is in bytes. A missing initramfs counts as 0, with a note.
     """
     ram = system_ram(root)
@@ -630,14 +646,15 @@ def estimate(root, kernel_path, initrd_path, luks_keyslot_mem=0):
         notes.append("kernel %s does not exist; its size is taken from %s"
                      % (kernel_path, kernel_from))
     loaded = proc_modules(root)
-    initrd_size, names = 0, set()
+    initrd_size, names, unpacked = 0, set(), 0
     if initrd_path and os.path.isfile(initrd_path):
         initrd_size = os.path.getsize(initrd_path)
         try:
-            names = initramfs_modules(initrd_path)
+            names, unpacked = initramfs_contents(initrd_path)
         except FormatError as e:
-            notes.append("cannot list the modules in the capture initramfs (%s); "
-                         "they count as 0" % e)
+            unpacked = 2 * initrd_size
+            notes.append("cannot list the capture initramfs (%s); its modules count as 0 "
+                         "and its unpacked size as twice the file" % e)
     else:
         notes.append("capture initramfs %s does not exist (run `kdumpctl rebuild`); its size "
                      "and its modules count as 0" % initrd_path)
@@ -646,9 +663,11 @@ def estimate(root, kernel_path, initrd_path, luks_keyslot_mem=0):
     large = tuple(sorted(((n, s) for n, s in mods.items() if s >= LARGE_MODULE),
                          key=lambda m: (-m[1], m[0])))
     luks = luks_keyslot_mem + LUKS_OVERHEAD if luks_keyslot_mem else 0
-    estimated = kernel_size + modules_size + 3 * initrd_size + RUNTIME_RESERVATION + luks
+    estimated = kernel_size + modules_size + initrd_size + unpacked + RUNTIME_RESERVATION + luks
+    estimated = -(-estimated // ESTIMATE_ROUND) * ESTIMATE_ROUND
     return Estimate(
         reserved=reserved(root).size, recommended=max(baseline, estimated),
         baseline=baseline, kernel_size=kernel_size, modules_size=modules_size,
-        initramfs_size=initrd_size, runtime_size=RUNTIME_RESERVATION, luks_size=luks,
+        initramfs_size=initrd_size, unpacked_size=unpacked,
+        runtime_size=RUNTIME_RESERVATION, luks_size=luks,
         large_modules=large, notes=tuple(notes), kernel_from=kernel_from)

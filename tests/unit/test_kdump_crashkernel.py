@@ -509,7 +509,10 @@ def test_estimate(estimate_host):
     assert est.modules_size == 2097152 + 24576 + 65536     # nouveau is not in the initramfs
     assert est.initramfs_size == size
     assert est.baseline == 256 * M
-    assert est.recommended == max(256 * M, 32 * M + est.modules_size + 3 * size + 16 * M)
+    unpacked = sum(-(-len(data) // 4096) * 4096 for _, data in EARLY + MAIN)
+    assert est.unpacked_size == unpacked
+    need = 32 * M + est.modules_size + size + unpacked + 16 * M
+    assert est.recommended == max(256 * M, -(-need // (8 * M)) * 8 * M)
     assert est.large_modules == (("xfs", 2097152),)
     assert est.reserved == CRASH_RESERVE and not est.short
     assert est.lines() == [
@@ -519,6 +522,7 @@ def test_estimate(estimate_host):
         "Kernel image size:   32M",
         "Kernel modules size: 2M",
         "Initramfs size:      0M",
+        "Initramfs unpacked:  0M",
         "Runtime reservation: 16M",
         "Large modules:",
         "    xfs: 2097152",
@@ -584,7 +588,8 @@ def test_estimate_damaged_initramfs_is_a_note(estimate_host):
     h = estimate_host
     h.write("/boot/bad.img", b"\0" * 10 + b"garbage" * 10)
     est = ck.estimate(h, h.p("/boot/vmlinuz-6.1"), h.p("/boot/bad.img"))
-    assert est.modules_size == 0 and any("cannot list the modules" in n for n in est.notes)
+    assert est.modules_size == 0 and any("cannot list the capture initramfs" in n for n in est.notes)
+    assert est.unpacked_size == 2 * est.initramfs_size
     assert est.initramfs_size == 80
 
 
