@@ -31,7 +31,7 @@ installkernel() {
 }
 
 install() {
-    local _tool _f
+    local _tool _f _kind
     inst_simple "$KEXEC_PY_KDUMP_DIR/plan.env" /etc/kdump/plan.env
     inst_simple "$KEXEC_PY_KDUMP_DIR/plan.json" /etc/kdump/plan.json
     inst_script "$moddir/kdump-capture.sh" /sbin/kdump-capture
@@ -54,11 +54,23 @@ install() {
     done
     inst_multiple mount umount mkdir mv rm cat sed grep tr tail date sync dmesg sleep wc \
         dirname cp reboot poweroff halt
-    inst_multiple -o blkid udevadm ip ssh dd mount.nfs mount.nfs4
-    # libtirpc (mount.nfs) reads its transports from /etc/netconfig
-    if [ -x "$initdir/sbin/mount.nfs" ] || [ -x "$initdir/usr/sbin/mount.nfs" ]; then
-        [ -e /etc/netconfig ] && inst_simple /etc/netconfig
-    fi
+    inst_multiple -o blkid udevadm dd
+    # the target's tools only: ssh and its crypto libraries are a fifth of an image, and
+    # every byte of it is unpacked into the crash kernel's reserve
+    _kind=$(. "$KEXEC_PY_KDUMP_DIR/plan.env" && echo "$KDUMP_TARGET_KIND")
+    case "$_kind" in
+        ssh) inst_multiple ip ssh || return 1 ;;
+        nfs)
+            inst_multiple ip || return 1
+            if ! inst_multiple mount.nfs; then
+                derror "kexec-py-kdump: mount.nfs is missing: install nfs-utils (nfs-common)"
+                return 1
+            fi
+            inst_multiple -o mount.nfs4
+            # libtirpc (mount.nfs) reads its transports from /etc/netconfig
+            [ -e /etc/netconfig ] && inst_simple /etc/netconfig
+            ;;
+    esac
     # ssh looks its user up: root must be in the image's passwd
     if ! grep -q '^root:' "$initdir/etc/passwd" 2>/dev/null; then
         echo 'root:x:0:0:root:/root:/bin/sh' >> "$initdir/etc/passwd"
