@@ -81,11 +81,16 @@ poweroff
 DEBIAN_SETUP = r"""
 export DEBIAN_FRONTEND=noninteractive
 record apt-update apt-get update
-record apt-install apt-get install -y --no-install-recommends kdump-tools
+# initramfs-tools-core: kdump-tools builds its capture initrd with mkinitramfs (apt would
+# otherwise take the dracut-core already in the image as the alternative)
+record apt-install apt-get install -y --no-install-recommends kdump-tools \
+    initramfs-tools-core makedumpfile
 sed -i 's/^USE_KDUMP=.*/USE_KDUMP=1/' /etc/default/kdump-tools
 grep -q '^USE_KDUMP=1' /etc/default/kdump-tools || echo USE_KDUMP=1 >> /etc/default/kdump-tools
+ls -l /boot > "$OUT/boot.txt"
 # the guest's kernel was not installed by dpkg: run the hook its postinst would run
-record hook /etc/kernel/postinst.d/kdump-tools $(uname -r)
+record hook sh -x /etc/kernel/postinst.d/kdump-tools $(uname -r)
+ls -l /var/lib/kdump >> "$OUT/boot.txt" 2>&1
 record load kdump-config load
 record status kdump-config status
 cat /sys/kernel/kexec_crash_loaded > "$OUT/loaded"
@@ -216,10 +221,20 @@ def main(argv=None):
     ap.add_argument("--hi", type=int, default=256, help="a size (MiB) known to pass")
     ap.add_argument("--step", type=int, default=4, help="resolution (MiB)")
     ap.add_argument("--skip-debian", action="store_true")
+    ap.add_argument("--only-debian", action="store_true",
+                    help="the peer's run alone (its figures, no bisection)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
     workdir = args.workdir or tempfile.mkdtemp(prefix="kexec-py-footprint.")
     print("work directory: %s" % workdir, flush=True)
+    if args.only_debian:
+        deb = debian_peer(workdir)
+        print(json.dumps({k: v for k, v in deb.items()}, indent=2, default=str))
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            with open(args.json, "w") as f:
+                json.dump({"debian": deb}, f, indent=2, default=str)
+        return 0
     g = SystemdGuest(os.path.join(workdir, "ours"))
     first = ours_first(g)
     print("ours at 256M: panic -> back %.1f s, estimate %sM, capture image %d bytes"

@@ -41,6 +41,15 @@ while [ ! -e /run/kpy-marker-ready ]; do sleep 0.2; done
 """
 
 
+def back_up(n):
+    """Boot n's first lines: wait for kdump.service, its status, the last-dump record."""
+    return """
+record start%(n)d systemctl start kdump
+record status%(n)d kdumpctl status
+cp /var/lib/kdump/last-dump.json "$OUT/last-dump%(n)d.json"
+""" % {"n": n}
+
+
 def make_disk(path, label, size="2G", fstype="ext4"):
     subprocess.run(["truncate", "-s", size, path], check=True)
     subprocess.run(["mkfs." + fstype, "-q", "-L", label, path] if fstype == "ext4"
@@ -91,10 +100,7 @@ e2label /dev/disk/by-label/kdumpfs kdumpgone || exit 1
 sync
 crash
 """)
-    g.script(3, """
-record start3 systemctl start kdump
-record status3 kdumpctl status
-cp /var/lib/kdump/last-dump.json "$OUT/last-dump3.json"
+    g.script(3, back_up(3) + """
 for d in /var/crash/*/; do
     echo "$d $(ls "$d" | tr '\n' ' ')" >> "$OUT/rootfs3.txt"
     record verify3 vmcore-copy --verify "$d/vmcore"
@@ -111,10 +117,7 @@ record restart3 kdumpctl restart
 sync
 crash
 """)
-    g.script(4, """
-record start4 systemctl start kdump
-record status4 kdumpctl status
-cp /var/lib/kdump/last-dump.json "$OUT/last-dump4.json"
+    g.script(4, back_up(4) + """
 ls /var/crash > "$OUT/rootfs4.txt"
 poweroff
 """)
