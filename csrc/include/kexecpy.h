@@ -50,6 +50,8 @@ int kpy_write_full(int fd, const void *buf, size_t len);
 /* A whole file of at most max bytes into *buf (NUL-terminated, free with kpy_free):
  * 0, -EFBIG when it is bigger, or -errno. */
 int kpy_read_file(const char *path, size_t max, char **buf, size_t *len);
+/* The biggest VMCOREINFO text accepted (--vmcoreinfo FILE, a dump's own). */
+#define KPY_VMCOREINFO_MAX (1u << 20)
 
 /* 1 when built with libzstd, else 0. */
 int kpy_have_zstd(void);

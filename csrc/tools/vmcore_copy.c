@@ -325,7 +325,8 @@ static int do_copy(struct args *a)
 	size_t info_len = 0;
 
 	if (a->vmcoreinfo_path &&
-	    (ret = kpy_read_file(a->vmcoreinfo_path, 1u << 20, &info, &info_len))) {
+	    (ret = kpy_read_file(a->vmcoreinfo_path, KPY_VMCOREINFO_MAX, &info,
+				   &info_len))) {
 		msg(a, ML_ERROR, "cannot read the VMCOREINFO file %s: %s", a->vmcoreinfo_path,
 		    ret == -EFBIG ? "bigger than 1 MiB" : strerror(-ret));
 		return EXIT_FAILED;

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage(1);
-	if (info_path && (ret = kpy_read_file(info_path, 1u << 20, &info, &info_len))) {
+	if (info_path && (ret = kpy_read_file(info_path, KPY_VMCOREINFO_MAX, &info, &info_len))) {
 		fprintf(stderr, "vmcore-dmesg: cannot read the VMCOREINFO file %s: %s\n", info_path,
 			ret == -EFBIG ? "bigger than 1 MiB" : strerror(-ret));
 		return 1;

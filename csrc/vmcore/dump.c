@@ -329,7 +329,7 @@ static int x86_setup(struct kpy_dump *d)
 {
 	const struct kpy_notes *n = kpy_dump_notes_view(d);
 
-	if (d->format == KPY_FMT_ELF && d->elf.machine != 62)     /* EM_X86_64 */
+	if (d->format == KPY_FMT_ELF && d->elf.machine != KPY_EM_X86_64)
 		return -ENOTSUP;
 	if (!n->vmcoreinfo_size)
 		return -ENOENT;

@@ -25,8 +25,6 @@
 #define SHDR_SIZE 64
 #define PN_XNUM 0xffff
 #define EM_386 3
-#define EM_X86_64 62
-#define START_KERNEL_MAP 0xffffffff80000000ull
 #define KPY_X86_PHYS_LIMIT (1ull << 52)   /* MAXPHYADDR's architectural maximum */
 #define NOTES_MAX (64u << 20)          /* all PT_NOTEs together */
 #define PHNUM_MAX (1u << 22)           /* program headers when the file size is unknown */
@@ -262,7 +260,7 @@ static int add_load(struct kpy_elf *e, struct pcand *c, size_t *nc, const unsign
 			(unsigned long long)idx, (unsigned long long)*err_off);
 		return -ENOEXEC;
 	}
-	if (e->machine == EM_X86_64 && paddr + memsz > KPY_X86_PHYS_LIMIT) {
+	if (e->machine == KPY_EM_X86_64 && paddr + memsz > KPY_X86_PHYS_LIMIT) {
 		*err_off = phoff + idx * PHDR_SIZE;
 		KPY_MSG(msg, "program header %llu at offset %#llx: physical %#llx-%#llx is beyond "
 			"x86_64's 52-bit physical address space", (unsigned long long)idx,
@@ -277,7 +275,7 @@ static int add_load(struct kpy_elf *e, struct pcand *c, size_t *nc, const unsign
 			(unsigned long long)(off + filesz), (unsigned long long)e->src.size);
 		return -ENODATA;
 	}
-	if (e->machine == EM_X86_64 && vaddr >= START_KERNEL_MAP && !e->have_kernel_text) {
+	if (e->machine == KPY_EM_X86_64 && vaddr >= KPY_X86_KERNEL_MAP && !e->have_kernel_text) {
 		e->have_kernel_text = 1;
 		e->kernel_vaddr = vaddr;
 		e->kernel_paddr = paddr;
@@ -381,11 +379,11 @@ static void kernel_map_from_vmcoreinfo(struct kpy_elf *e)
 {
 	uint64_t pb;
 
-	if (e->have_kernel_text || e->machine != EM_X86_64 ||
+	if (e->have_kernel_text || e->machine != KPY_EM_X86_64 ||
 	    kpy_vmcoreinfo_u64(&e->notes, "NUMBER(phys_base)", 0, &pb))
 		return;
 	e->have_kernel_text = 1;
-	e->kernel_vaddr = START_KERNEL_MAP;
+	e->kernel_vaddr = KPY_X86_KERNEL_MAP;
 	e->kernel_paddr = pb;
 }
 

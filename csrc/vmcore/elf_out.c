@@ -49,18 +49,18 @@ static int count_groups(struct kpy_copy_ctx *cx, uint64_t *groups)
 
 	for (size_t i = 0; i < e->nruns; i++) {
 		const struct kpy_run *r = &e->runs[i];
+		if (!cx->filter) {             /* the whole run is kept */
+			g += r->pfn != next;
+			next = r->pfn + r->count;
+			continue;
+		}
 		for (uint64_t pfn = r->pfn; pfn < r->pfn + r->count; pfn++) {
-			int k = cx->filter ? kpy_filter_keep(cx->filter, pfn) : 1;
+			int k = kpy_filter_keep(cx->filter, pfn);
 			if (k < 0)
 				return k;
-			if (!k)
-				continue;
-			if (pfn != next)
-				g++;
-			next = pfn + 1;
-			if (!cx->filter) {       /* the whole run is kept */
-				next = r->pfn + r->count;
-				break;
+			if (k) {
+				g += pfn != next;
+				next = pfn + 1;
 			}
 		}
 	}

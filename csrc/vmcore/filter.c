@@ -164,7 +164,7 @@ int kpy_filter_init(struct kpy_filter *f, struct kpy_elf *in, int level, uint64_
 	f->msg = msg;
 	f->win_start = UINT64_MAX;
 	f->window = window ? (window + 63) & ~63ull : KPY_FILTER_WINDOW;
-	if (in->machine != 62) {
+	if (in->machine != KPY_EM_X86_64) {
 		KPY_MSG(msg, "dump level %d needs page classification, which supports x86_64 "
 			"vmcores only", level);
 		return -ENOTSUP;

@@ -15,8 +15,6 @@
 
 #include "dump.h"
 
-#define EM_X86_64 62
-
 static int add_runs(struct kpy_elf *e, const struct kpy_kdump_in *k)
 {
 	uint64_t pfn = 0, start, count;
@@ -93,13 +91,13 @@ int kpy_elf_attach_kdump(struct kpy_elf *e, const char *vmcoreinfo, size_t vmcor
 	e->kd_lock_ok = 1;
 	e->page_size = k->bs;
 	/* utsname.machine (its 5th 65-byte field) says the architecture */
-	e->machine = memcmp(k->uts + 4 * 65, "x86_64", 7) == 0 ? EM_X86_64 : 0;
+	e->machine = memcmp(k->uts + 4 * 65, "x86_64", 7) == 0 ? KPY_EM_X86_64 : 0;
 	if ((ret = notes_from(e, k, msg)))
 		return ret;
 	if (vmcoreinfo && (ret = kpy_notes_add_vmcoreinfo(&e->notes, vmcoreinfo,
 							  vmcoreinfo_len, msg)))
 		return ret;
-	if (e->machine == EM_X86_64) {
+	if (e->machine == KPY_EM_X86_64) {
 		e->have_kernel_text = 1;
 		e->kernel_vaddr = KPY_X86_KERNEL_MAP;
 		e->kernel_paddr = k->phys_base;

@@ -68,7 +68,6 @@ struct kpy_notes {
 };
 
 void kpy_notes_scan(struct kpy_notes *n);
-#define KPY_VMCOREINFO_MAX (1u << 20)
 int kpy_notes_add_vmcoreinfo(struct kpy_notes *n, const char *text, size_t len, char *msg);
 /* Value of KEY= in VMCOREINFO as a NUL-terminated string in out; 0 or -ENOENT. */
 int kpy_vmcoreinfo_get(const struct kpy_notes *n, const char *key, char *out, size_t outlen);
@@ -133,6 +132,7 @@ int kpy_elf_read_vaddr(struct kpy_elf *e, uint64_t vaddr, void *buf, size_t len)
 
 /* ---- x86_64.c: kernel virtual -> physical ---- */
 #define KPY_X86_KERNEL_MAP 0xffffffff80000000ull   /* __START_KERNEL_map */
+#define KPY_EM_X86_64 62                           /* e_machine */
 
 /* Reads physical memory: 0, -ENOENT (not in the dump), other -errno. */
 typedef int (*kpy_phys_read_fn)(void *ctx, uint64_t paddr, void *buf, size_t len);

@@ -79,15 +79,15 @@ def capture_mount(plan):
     if t.kind == "nfs":
         fstype = t.fstype if t.fstype.startswith("nfs") else "nfs"
         options = t.mount_options
-        if not t.from_dracut_mount:
-            # as mounted here (the port, version and security the first kernel used), else
-            # as /etc/fstab says
-            found = [(f, o) for dev, _, f, o in targetmod.mounts(plan.root)
+        # as mounted here (the port, version and security the first kernel used), else
+        # as /etc/fstab says
+        sources = () if t.from_dracut_mount else (targetmod.mounts, targetmod.fstab_entries)
+        for entries in sources:
+            found = [(f, o) for dev, _, f, o in entries(plan.root)
                      if dev == t.spec and f.startswith("nfs")]
-            found = found or [(f, o) for dev, _, f, o in targetmod.fstab_entries(plan.root)
-                              if dev == t.spec and f.startswith("nfs")]
             if found:
                 fstype, options = found[0]
+                break
         return {"spec": t.spec, "fstype": fstype, "options": capture_options(options, nfs=True),
                 "host": t.spec.split(":", 1)[0]}
     if t.kind == "ssh":
