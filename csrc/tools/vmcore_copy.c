@@ -54,8 +54,9 @@ static const char usage_text[] =
 	"       vmcore-copy -R DUMPFILE < STREAM\n"
 	"       vmcore-copy --verify DUMPFILE\n"
 	"\n"
-	"Copy a vmcore (/proc/vmcore, a saved ELF vmcore or guest dump, or a kdump-compressed\n"
-	"dump, flattened or not: re-filter, re-compress, convert) into a dump file.\n"
+	"Copy a vmcore (/proc/vmcore, a saved ELF vmcore, a QEMU guest dump, a Xen domain dump\n"
+	"(xc_core), or a kdump-compressed dump, flattened or not: re-filter, re-compress,\n"
+	"convert) into a dump file.\n"
 	"  -c, -l, -z, -p   compress each page with zlib, lzo, zstd or snappy\n"
 	"                   (kdump-compressed format; default: no compression)\n"
 	"  -E               write an ELF dump instead of kdump-compressed\n"
@@ -71,8 +72,9 @@ static const char usage_text[] =
 	"  --verify DUMPFILE  decode every page of a dump and report\n"
 	"  --json           print statistics as JSON at the end\n"
 	"  -i, --vmcoreinfo FILE  VMCORE's VMCOREINFO from FILE (makedumpfile -g's KEY=VALUE\n"
-	"                   text of the same kernel), for ELF dumps without one (a QEMU\n"
-	"                   guest dump taken without -device vmcoreinfo) or to replace it\n"
+	"                   text of the same kernel), for dumps without one (a QEMU guest\n"
+	"                   dump taken without -device vmcoreinfo, any Xen xc_core dump)\n"
+	"                   or to replace it\n"
 	"Exit status: 0 done, 1 failed, 2 incomplete dump written.\n";
 
 static double now(void)

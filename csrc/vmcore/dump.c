@@ -336,8 +336,10 @@ static int x86_setup(struct kpy_dump *d)
 	kpy_x86_init(&d->x86, n, phys_reader, d);
 	if (d->format == KPY_FMT_KDUMP)
 		kpy_x86_set_phys_base(&d->x86, d->kd.phys_base);
-	else
+	else {
 		x86_from_elf(d);
+		kpy_x86_from_elf_input(&d->x86, &d->elf);
+	}
 	return 0;
 }
 

@@ -212,7 +212,9 @@ static int check_ehdr(const unsigned char *h, char *msg)
 		KPY_MSG(msg, "not an ELF core file (e_type %u, expected ET_CORE)", kpy_get16(h + 16));
 		return -ENOEXEC;
 	}
-	if (kpy_get16(h + 54) != PHDR_SIZE || kpy_get16(h + 56) == 0) {
+	if (kpy_get16(h + 56) == 0)
+		return 0;      /* no program headers: perhaps a Xen dump (xc_core.c) */
+	if (kpy_get16(h + 54) != PHDR_SIZE) {
 		KPY_MSG(msg, "ELF header at offset 0: bad program headers (e_phentsize %u, "
 			"e_phnum %u)", kpy_get16(h + 54), kpy_get16(h + 56));
 		return -ENOEXEC;
@@ -435,6 +437,13 @@ int kpy_elf_attach_info(struct kpy_elf *e, const struct kpy_src *src, const char
 		return ret;
 	e->machine = kpy_get16(eh + 18);
 	e->e_flags = kpy_get32(eh + 48);
+	if (kpy_get16(eh + 56) == 0) {
+		if (!(ret = kpy_elf_attach_xen(e, eh, msg, err_off)) && vmcoreinfo)
+			ret = kpy_notes_add_vmcoreinfo(&e->notes, vmcoreinfo, vmcoreinfo_len, msg);
+		if (!ret)
+			kernel_map_from_vmcoreinfo(e);
+		return ret;
+	}
 	if ((ret = count_phdrs(e, eh, &phnum, msg, err_off)))
 		return ret;
 	if (!(c = calloc((size_t)phnum * 2, sizeof(*c))))
@@ -473,6 +482,7 @@ int kpy_elf_open_info(struct kpy_elf *e, int fd, const char *vmcoreinfo, size_t 
 void kpy_elf_close(struct kpy_elf *e)
 {
 	kpy_elf_close_kdump(e);
+	free(e->xen_m2p);
 	free(e->pieces);
 	free(e->runs);
 	free(e->notes.buf);
@@ -547,7 +557,7 @@ int kpy_elf_read_vaddr(struct kpy_elf *e, uint64_t vaddr, void *buf, size_t len)
 	if (!e->have_kernel_text || vaddr < e->kernel_vaddr)
 		return -ENOENT;
 	uint64_t paddr = e->kernel_paddr + (vaddr - e->kernel_vaddr);
-	if (e->kd) {          /* through whole frames: a kdump input has no file pieces */
+	if (e->kd || e->xen) {   /* through whole frames: kdump and xc_core have no pieces */
 		unsigned char *page = malloc(e->page_size), *out = buf;
 		int ret = page ? 0 : -ENOMEM;
 		while (len && !ret) {

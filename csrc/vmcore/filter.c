@@ -169,6 +169,13 @@ int kpy_filter_init(struct kpy_filter *f, struct kpy_elf *in, int level, uint64_
 			"vmcores only", level);
 		return -ENOTSUP;
 	}
+	if (!in->notes.vmcoreinfo_size && in->xen) {
+		KPY_MSG(msg, "dump level %d needs VMCOREINFO, which a Xen dump (xc_core) never "
+			"carries: pass --vmcoreinfo FILE (the guest's /sys/kernel/vmcoreinfo "
+			"note, or makedumpfile -g output of the same kernel), or use -d 0 or 1",
+			level);
+		return -ENOTSUP;
+	}
 	if (!in->notes.vmcoreinfo_size) {
 		KPY_MSG(msg, "dump level %d needs VMCOREINFO, which this dump lacks (a QEMU guest "
 			"dump has it when the guest ran with -device vmcoreinfo and loaded "
@@ -184,6 +191,7 @@ int kpy_filter_init(struct kpy_filter *f, struct kpy_elf *in, int level, uint64_
 	}
 	optional_keys(f);
 	kpy_x86_init(&f->x86, &in->notes, elf_phys, f);
+	kpy_x86_from_elf_input(&f->x86, in);
 	if (in->have_kernel_text)
 		kpy_x86_set_phys_base(&f->x86, in->kernel_paddr -
 				      (in->kernel_vaddr - KPY_X86_KERNEL_MAP));

@@ -14,6 +14,7 @@
  *   copy.c       kpy_vmcore_copy(): the whole copy
  *   kdump_in.c, dump.c   reading dumps back (Python open(), --verify)
  *   flat.c       flattened stream: rearrange (-R)
+ *   kdump_view.c, xc_core.c   kdump-compressed and Xen xc_core inputs as runs of frames
  */
 #ifndef KPY_VMCORE_H
 #define KPY_VMCORE_H
@@ -107,7 +108,12 @@ struct kpy_elf {
 	pthread_mutex_t kd_lock;
 	int kd_lock_ok;
 	uint64_t kd_err_off;
+	int xen;                   /* the input is a Xen xc_core dump (xc_core.c) */
+	uint64_t *xen_m2p;         /* PV: {gmfn, pfn} pairs sorted by gmfn */
+	size_t xen_nm2p;
 };
+
+enum { KPY_XEN_HVM = 1, KPY_XEN_PV = 2 };
 
 int kpy_elf_open(struct kpy_elf *e, int fd, char *msg, uint64_t *err_off);
 int kpy_elf_open_info(struct kpy_elf *e, int fd, const char *vmcoreinfo, size_t vmcoreinfo_len,
@@ -126,6 +132,11 @@ int kpy_elf_attach_kdump(struct kpy_elf *e, const char *vmcoreinfo, size_t vmcor
 			 char *msg, uint64_t *err_off);
 int kpy_elf_read_kdump(struct kpy_elf *e, uint64_t pfn, uint64_t n, unsigned char *buf);
 void kpy_elf_close_kdump(struct kpy_elf *e);
+/* xc_core.c: a Xen domain dump (ELF with sections, no program headers). */
+int kpy_elf_attach_xen(struct kpy_elf *e, const unsigned char *ehdr, char *msg,
+		       uint64_t *err_off);
+/* PV: machine frame -> pseudo-physical frame (a kpy_x86 m2p hook); 0 or -EFAULT. */
+int kpy_elf_xen_m2p(void *elf, uint64_t mfn, uint64_t *pfn);
 /* Run holding pfn, or NULL. */
 const struct kpy_run *kpy_elf_find_run(const struct kpy_elf *e, uint64_t pfn);
 int kpy_elf_read_vaddr(struct kpy_elf *e, uint64_t vaddr, void *buf, size_t len);
@@ -146,6 +157,9 @@ struct kpy_x86 {
 	int have_phys_base, have_top_pgt, have_page_offset;
 	uint64_t page_offset, direct_end;  /* direct map [page_offset, direct_end) */
 	uint64_t tlb_vaddr, tlb_paddr, tlb_size;   /* last large leaf of a walk */
+	/* Xen PV: page tables hold machine frames; translate them (NULL: identity) */
+	int (*m2p)(void *m2p_ctx, uint64_t mfn, uint64_t *pfn);
+	void *m2p_ctx;
 };
 
 int kpy_x86_init(struct kpy_x86 *x, const struct kpy_notes *n, kpy_phys_read_fn read,
@@ -153,6 +167,8 @@ int kpy_x86_init(struct kpy_x86 *x, const struct kpy_notes *n, kpy_phys_read_fn 
 /* phys_base when VMCOREINFO lacks NUMBER(phys_base) (kernel-text PT_LOAD, kdump header) */
 void kpy_x86_set_phys_base(struct kpy_x86 *x, uint64_t phys_base);
 void kpy_x86_set_page_offset(struct kpy_x86 *x, uint64_t page_offset, uint64_t end);
+/* Page-table walks translate machine frames through the input's m2p (Xen PV dumps). */
+void kpy_x86_from_elf_input(struct kpy_x86 *x, struct kpy_elf *e);
 /* 0, -ENOENT (no way to translate), -EFAULT (not mapped), or the reader's error */
 int kpy_x86_vtop(struct kpy_x86 *x, uint64_t vaddr, uint64_t *paddr);
 int kpy_x86_read(struct kpy_x86 *x, uint64_t vaddr, void *buf, size_t len);

@@ -17,11 +17,32 @@
 #define PTE_PSE       0x80ull
 #define PTE_ADDR_MASK 0x000ffffffffff000ull
 
-static int read_entry(const struct kpy_x86 *x, uint64_t table, unsigned idx, uint64_t *val)
+/* A frame a page-table entry names, as the dump's physical address. */
+static int entry_frame(const struct kpy_x86 *x, uint64_t addr, uint64_t *paddr)
+{
+	uint64_t pfn;
+	int ret;
+
+	if (!x->m2p) {
+		*paddr = addr;
+		return 0;
+	}
+	if ((ret = x->m2p(x->m2p_ctx, addr >> 12, &pfn)))
+		return ret;
+	*paddr = (pfn << 12) | (addr & 0xfff);
+	return 0;
+}
+
+/* machine: the table's address came from an entry (a machine frame under Xen PV) */
+static int read_entry(const struct kpy_x86 *x, uint64_t table, unsigned idx, int machine,
+		      uint64_t *val)
 {
 	unsigned char b[8];
-	int ret = x->read(x->ctx, (table & PTE_ADDR_MASK) + 8ull * idx, b, 8);
+	uint64_t paddr = (table & PTE_ADDR_MASK) + 8ull * idx;
+	int ret = machine ? entry_frame(x, paddr, &paddr) : 0;
 
+	if (!ret)
+		ret = x->read(x->ctx, paddr, b, 8);
 	if (ret)
 		return ret;
 	*val = kpy_get64(b);
@@ -60,6 +81,14 @@ void kpy_x86_set_phys_base(struct kpy_x86 *x, uint64_t phys_base)
 	}
 }
 
+void kpy_x86_from_elf_input(struct kpy_x86 *x, struct kpy_elf *e)
+{
+	if (e->xen == KPY_XEN_PV) {
+		x->m2p = kpy_elf_xen_m2p;
+		x->m2p_ctx = e;
+	}
+}
+
 void kpy_x86_set_page_offset(struct kpy_x86 *x, uint64_t page_offset, uint64_t end)
 {
 	x->page_offset = page_offset;
@@ -73,6 +102,8 @@ static int leaf(struct kpy_x86 *x, uint64_t vaddr, uint64_t entry, unsigned shif
 	uint64_t size = 1ull << shift;
 	uint64_t base = entry & PTE_ADDR_MASK & ~(size - 1);
 
+	if (x->m2p)        /* machine frames: each 4 KiB frame on its own, nothing cached */
+		return entry_frame(x, base + (vaddr & (size - 1)), paddr);
 	*paddr = base + (vaddr & (size - 1));
 	if (shift > 12) {
 		x->tlb_vaddr = vaddr & ~(size - 1);
@@ -85,14 +116,16 @@ static int leaf(struct kpy_x86 *x, uint64_t vaddr, uint64_t entry, unsigned shif
 static int walk(struct kpy_x86 *x, uint64_t vaddr, uint64_t *paddr)
 {
 	uint64_t table, entry;
-	unsigned shift = x->levels == 5 ? 48 : 39;
+	unsigned top = x->levels == 5 ? 48 : 39, shift = top;
 	int ret;
 
 	if (!x->have_top_pgt)
 		return -ENOENT;
+	/* the top table is reached through the kernel map: a (pseudo-)physical address */
 	table = x->top_pgt_vaddr - KPY_X86_KERNEL_MAP + x->phys_base;
 	for (; shift >= 12; shift -= 9) {
-		ret = read_entry(x, table, (unsigned)((vaddr >> shift) & 511), &entry);
+		ret = read_entry(x, table, (unsigned)((vaddr >> shift) & 511), top != shift,
+				 &entry);
 		if (ret)
 			return ret;
 		if (!(entry & PTE_PRESENT))
