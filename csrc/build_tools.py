@@ -46,8 +46,8 @@ def vmcore_features():
         macros.append(("KPY_HAVE_ZSTD", "1"))
         libraries.append("zstd")
     if have_header("snappy-c.h") and ctypes.util.find_library("snappy"):
-        macros.append(("KPY_HAVE_SNAPPY", "1"))
-        libraries.append("snappy")
+        macros.append(("KPY_HAVE_SNAPPY", "1"))     # libsnappy.so.1 is dlopen()ed
+        libraries.append("dl")
     return macros, libraries
 
 

@@ -3,6 +3,10 @@
  * with the zlib wrapper), lzo (LZO1X-1), zstd (one frame, level 1), snappy (raw format).
  * A page that does not shrink below a page is stored raw. Each worker owns a kpy_codec,
  * so the compressor state is reused page after page and never shared between threads.
+ *
+ * libsnappy is opened at run time (dlopen) when a snappy dump is written or read: linked,
+ * it brings libstdc++ (2 MB) into every capture initramfs, unpacked in the crash kernel's
+ * reserve, while the shipped collectors use lzo.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,10 +18,42 @@
 #include <zstd.h>
 #endif
 #ifdef KPY_HAVE_SNAPPY
+#include <dlfcn.h>
+#include <pthread.h>
 #include <snappy-c.h>
 #endif
 
 #include "vmcore.h"
+
+#ifdef KPY_HAVE_SNAPPY
+static struct {
+	snappy_status (*compress)(const char *, size_t, char *, size_t *);
+	snappy_status (*uncompress)(const char *, size_t, char *, size_t *);
+	size_t (*max_len)(size_t);
+	int ok;
+} snappy;
+static pthread_once_t snappy_once = PTHREAD_ONCE_INIT;
+
+static void snappy_load(void)
+{
+	void *h = dlopen("libsnappy.so.1", RTLD_NOW | RTLD_LOCAL);
+
+	if (!h)
+		h = dlopen("libsnappy.so", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return;
+	*(void **)&snappy.compress = dlsym(h, "snappy_compress");
+	*(void **)&snappy.uncompress = dlsym(h, "snappy_uncompress");
+	*(void **)&snappy.max_len = dlsym(h, "snappy_max_compressed_length");
+	snappy.ok = snappy.compress && snappy.uncompress && snappy.max_len;
+}
+
+static int snappy_ready(void)
+{
+	pthread_once(&snappy_once, snappy_load);
+	return snappy.ok;
+}
+#endif
 
 int kpy_page_is_zero(const unsigned char *p, size_t len)
 {
@@ -45,7 +81,7 @@ int kpy_codec_available(int codec)
 #endif
 #ifdef KPY_HAVE_SNAPPY
 	case KPY_CODEC_SNAPPY:
-		return 1;
+		return snappy_ready();
 #endif
 	default:
 		return 0;
@@ -94,7 +130,9 @@ static int init_codec_state(struct kpy_codec *c)
 #endif
 #ifdef KPY_HAVE_SNAPPY
 	case KPY_CODEC_SNAPPY:
-		c->bound = snappy_max_compressed_length(c->page_size);
+		if (!snappy_ready())
+			return -ENOTSUP;
+		c->bound = snappy.max_len(c->page_size);
 		return 0;
 #endif
 	default:
@@ -186,7 +224,7 @@ long kpy_codec_compress(struct kpy_codec *c, const unsigned char *page, unsigned
 #ifdef KPY_HAVE_SNAPPY
 	case KPY_CODEC_SNAPPY: {
 		size_t len = c->bound;
-		if (snappy_compress((const char *)page, c->page_size, (char *)out, &len) != SNAPPY_OK)
+		if (snappy.compress((const char *)page, c->page_size, (char *)out, &len) != SNAPPY_OK)
 			return 0;
 		n = (long)len;
 		break;
@@ -245,7 +283,8 @@ int kpy_codec_decompress(struct kpy_codec *c, int flags, const unsigned char *in
 #ifdef KPY_HAVE_SNAPPY
 	case KPY_CODEC_SNAPPY: {
 		size_t out = ps;
-		if (snappy_uncompress((const char *)in, len, (char *)page, &out) != SNAPPY_OK ||
+		if (!snappy_ready() ||
+		    snappy.uncompress((const char *)in, len, (char *)page, &out) != SNAPPY_OK ||
 		    out != ps)
 			return -EBADMSG;
 		return 0;

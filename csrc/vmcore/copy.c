@@ -27,7 +27,8 @@ static int check_opts(const struct kpy_copy_opts *o, char *msg)
 		return -EINVAL;
 	}
 	if (!kpy_codec_available(o->codec)) {
-		KPY_MSG(msg, "%s compression is not available: this build has no lib%s",
+		KPY_MSG(msg, "%s compression is not available: lib%s is not installed, or this "
+			"build has no support for it",
 			kpy_codec_name(o->codec), kpy_codec_name(o->codec));
 		return -ENOTSUP;
 	}

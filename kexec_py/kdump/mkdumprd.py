@@ -29,11 +29,20 @@ SOURCE_MODULE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname
 OMIT_MODULES = ("systemd", "systemd-initrd", "systemd-networkd", "systemd-udevd",
                 "dracut-systemd", "plymouth", "resume", "hwdb", "earlykdump", "rngd",
                 "squash", "i18n", "lvmmerge", "crypt-gpg", "usrmount", "shutdown",
-                "modsign", "rescue", "terminfo", "kernel-modules-extra")
+                "modsign", "rescue", "terminfo", "kernel-modules-extra",
+                # every byte is unpacked into the crash kernel's reserve: the generic
+                # driver sets (kernel-modules takes all of crypto, hid, sr_mod, ata_piix;
+                # qemu every virtio and ata driver) give way to the drivers this plan's
+                # devices use (build: target, root file system, watchdogs, extra_modules)
+                "kernel-modules", "qemu", "qemu-net", "overlay-root", "overlayfs", "virtfs",
+                "virtiofs", "pollcdrom", "memstrack")
 # big GPU drivers (tens of MB of firmware and code) that a dump never uses
 OMIT_DRIVERS = ("amdgpu", "radeon", "nouveau", "i915", "xe", "mgag200", "ast", "qxl",
                 "bochs", "virtio_gpu", "drm", "ttm")
-FS_MODULES = {"nfs": ("nfs", "nfsv3"), "nfs4": ("nfs", "nfsv4")}
+FS_MODULES = {"nfs": ("nfs", "nfsv3"), "nfs4": ("nfs", "nfsv4"),
+              # metadata checksums go through the crypto API (a softdep, not a dependency)
+              "ext4": ("ext4", "crc32c_generic"), "xfs": ("xfs", "crc32c_generic"),
+              "btrfs": ("btrfs", "crc32c_generic")}
 C_TOOLS = ("vmcore-copy", "vmcore-dmesg")
 PYTHON_MARKERS = ("python3", "site-packages", "dist-packages", "libpython")
 
@@ -331,18 +340,36 @@ def systemd_initramfs(plan):
     return capture.systemd_initramfs(plan.config)
 
 
-def omitted_modules(plan):
+def omitted_modules(plan, shell=None):
     keep = set(capture.added_dracut_modules(plan.config))
     if systemd_initramfs(plan):
         keep.update(SYSTEMD_MODULES)
-    return [m for m in OMIT_MODULES if m not in keep]
+    if plan.target.fstype == "virtiofs":
+        keep.add("virtiofs")
+    out = [m for m in OMIT_MODULES if m not in keep]
+    if shell == "dash" and "bash" not in keep:
+        out.append("bash")
+    return out
+
+
+def small_shell(plan, root="/"):
+    """dash for dracut's shell init when the system has it and dracut's module for it
+    (Debian): bash and its libtinfo are 1.4 MB unpacked in the reserve. RHEL has no
+    dash; systemd images keep dracut's choice."""
+    if systemd_initramfs(plan) or "bash" in capture.added_dracut_modules(plan.config):
+        return None
+    have = any(os.path.exists(rootfs.join(root, p)) for p in ("/bin/dash", "/usr/bin/dash"))
+    module = os.path.isdir(rootfs.join(root, "/usr/lib/dracut/modules.d/00dash"))
+    return "dash" if have and module else None
 
 
 def dracut_argv(dracut, plan, image, drivers, root="/", aggressive=True):
+    shell = small_shell(plan, root or "/")
     argv = [dracut, "--force", "--quiet", "--hostonly", "--hostonly-mode", "strict",
             "--no-hostonly-cmdline", "--no-hostonly-default-device",
             "--no-hostonly-i18n", "--compress", "zstd",
-            "--add", MODULE, "--omit", " ".join(omitted_modules(plan)),
+            "--add", " ".join([MODULE] + ([shell] if shell else [])),
+            "--omit", " ".join(omitted_modules(plan, shell)),
             "--omit-drivers", " ".join(OMIT_DRIVERS)]
     if aggressive:
         argv.append("--aggressive-strip")

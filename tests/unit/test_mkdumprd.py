@@ -78,12 +78,14 @@ def test_build_asks_dracut_for_a_strict_hostonly_kdump_image(mroot):
         assert argv[i:i + len(words)] == words, words
     omit = argv[argv.index("--omit") + 1].split()
     assert "systemd" in omit and "plymouth" in omit and "resume" in omit
+    # the generic driver sets give way to the plan's own drivers
+    assert "kernel-modules" in omit and "qemu" in omit and "bash" not in omit
     assert "amdgpu" in argv[argv.index("--omit-drivers") + 1].split()
     drivers = argv[argv.index("--add-drivers") + 1].split()
-    assert drivers == ["virtio_blk", "virtio_pci", "ext4"]
+    assert drivers == ["virtio_blk", "virtio_pci", "ext4", "crc32c_generic"]
     assert argv[-1] == image + ".tmp"
     env = call["env"]
-    assert env["KEXEC_PY_KDUMP_DRIVERS"] == "virtio_blk virtio_pci ext4"
+    assert env["KEXEC_PY_KDUMP_DRIVERS"] == "virtio_blk virtio_pci ext4 crc32c_generic"
     assert [os.path.basename(t) for t in env["KEXEC_PY_KDUMP_TOOLS"].split()] == \
         ["vmcore-copy", "vmcore-dmesg"]
     assert "KDUMP_TARGET_SPEC=LABEL=dumps" in call["plan_env"]
@@ -94,6 +96,27 @@ def test_build_asks_dracut_for_a_strict_hostonly_kdump_image(mroot):
     assert manifest["modules"] == drivers
     # the source checkout's module is put next to the system's in a basedir overlay
     assert env.get("dracutbasedir") or os.path.isdir(mroot.p(mkdumprd.MODULE_DIR))
+
+
+def test_dash_replaces_bash_where_the_system_has_it(mroot):
+    """Debian: dash and dracut's 00dash module -> --add dash, bash omitted (1.4 MB less
+    in the reserve); a systemd image, or dracut_args adding bash, keep dracut's shell."""
+    mroot.write("/bin/dash", "")
+    mroot.mkdir("/usr/lib/dracut/modules.d/00dash")
+
+    def argv_for(conf_extra=""):
+        if conf_extra:
+            mroot.write("/etc/kdump.conf", mroot.read("/etc/kdump.conf") + conf_extra)
+        dracut = Dracut()
+        mkdumprd.build(planmod.resolve(str(mroot)), run=dracut, dracut="/usr/bin/dracut")
+        argv = dracut.calls[0]["argv"]
+        return (argv[argv.index("--add") + 1].split(),
+                argv[argv.index("--omit") + 1].split())
+
+    added, omitted = argv_for()
+    assert added == ["kexec-py-kdump", "dash"] and "bash" in omitted
+    added, omitted = argv_for('dracut_args --add "systemd"\n')
+    assert "dash" not in added and "bash" not in omitted
 
 
 def test_rootfs_target_uses_the_root_device_by_uuid(mroot):

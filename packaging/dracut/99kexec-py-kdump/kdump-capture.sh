@@ -336,9 +336,9 @@ do_action() {
         exit 0
     fi
     case "$1" in
-        reboot) log "rebooting"; reboot -f ;;
-        halt) log "halting"; halt -f ;;
-        poweroff) log "powering off"; poweroff -f ;;
+        reboot) log "rebooting"; machine reboot b ;;
+        halt) log "halting"; machine halt o ;;
+        poweroff) log "powering off"; machine poweroff o ;;
         shell)
             log "failure_action shell: a shell on the console; exit it to go on"
             sh -i < /dev/console > /dev/console 2>&1
@@ -346,9 +346,22 @@ do_action() {
             ;;
         *)
             # dump_to_rootfs has had its go in failed(); never return to dracut's init
-            log "rebooting"; reboot -f ;;
+            log "rebooting"; machine reboot b ;;
     esac
     exit 0
+}
+
+machine() {
+    # machine COMMAND SYSRQ: reboot, halt or power off at once (the dump is synced). The
+    # shell image leaves out reboot and poweroff (on Debian they are systemctl, 1.3 MB
+    # unpacked in the crash kernel's reserve): the kernel's sysrq does it (b reboot,
+    # o power off; writes to /proc/sysrq-trigger work whatever kernel.sysrq says).
+    if command -v "$1" > /dev/null 2>&1; then
+        "$1" -f
+    else
+        echo "$2" > /proc/sysrq-trigger
+    fi
+    sleep 30
 }
 
 failed() {

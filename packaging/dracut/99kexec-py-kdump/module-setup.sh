@@ -52,8 +52,26 @@ install() {
     for _tool in $KEXEC_PY_KDUMP_TOOLS; do
         inst_binary "$_tool" "/usr/sbin/${_tool##*/}" || return 1
     done
+    # vmcore-copy opens libsnappy itself (dlopen) when the collector compresses with -p
+    case " $(. "$KEXEC_PY_KDUMP_DIR/plan.env" && echo "$KDUMP_COLLECTOR_OPTS") " in
+        *" -p "*|*" -"[a-zA-Z]*p*" "*)
+            inst_libdir_file "libsnappy.so.1*" || {
+                derror "kexec-py-kdump: the collector uses snappy (-p): install libsnappy1v5"
+                return 1
+            } ;;
+    esac
     inst_multiple mount umount mkdir mv rm cat sed grep tr tail date sync dmesg sleep wc \
-        dirname cp reboot poweroff halt
+        dirname cp
+    # reboot and poweroff go through sysrq in the shell image (kdump-capture: machine);
+    # halt has no sysrq key, so it comes along when the plan asks for it
+    if dracut_module_included "systemd"; then
+        inst_multiple reboot poweroff halt
+    else
+        case " $(. "$KEXEC_PY_KDUMP_DIR/plan.env" && \
+                 echo "$KDUMP_FINAL_ACTION $KDUMP_FAILURE_ACTION") " in
+            *" halt "*) inst_multiple halt || return 1 ;;
+        esac
+    fi
     inst_multiple -o blkid udevadm dd
     # the target's tools only: ssh, ip and the libraries only they use are 4 MB of a
     # local target's image, and every byte is unpacked into the crash kernel's reserve
