@@ -366,81 +366,14 @@ class Synth:
         return path
 
     def write_xc_core(self, path, pv=False, shuffle=True, pad=0, cpus=2, magic=None):
-        """The file `xl dump-core` writes for this memory (Xen's xc_core format): ELF64
-        ET_CORE with no program headers; sections .shstrtab, .note.Xen (the dump-core
-        header: magic, vCPUs, pages, page size; the Xen version; format version 1),
-        .xen_prstatus (one vcpu_guest_context per vCPU), .xen_shared_info, .xen_pages and
-        the page map: .xen_pfn (HVM) or .xen_p2m {pfn, gmfn} (PV), in shuffled order
-        when shuffle, with `pad` ~0 entries (pages a live dump could not take, their
-        data zeros). Every RAM frame is stored whole. For PV, page-table entries hold
-        machine frames, gmfn(pfn). No VMCOREINFO: the format has none."""
-        ps = self.page_size
-        frames = self.frames()
-        order = list(frames)
-        if shuffle:
-            random.Random(self.seed + 17).shuffle(order)
-        entries = [(pfn, xen_gmfn(pfn)) for pfn in order] + [(~0 & (2**64 - 1),) * 2] * pad
-        if shuffle and pad:      # the padding among the real entries, as a live dump may
-            random.Random(self.seed + 18).shuffle(entries)
-        npages = len(entries)
-        magic = magic if magic is not None else (0xF00FEBED if pv else 0xF00FEBEE)
-        version = struct.pack("<QQ", 4, 17) + b"-synthetic".ljust(16, b"\0")
-        version = version.ljust(1272, b"\0") + struct.pack("<Q", ps)
-        notes = (_note("Xen", 0x2000000, b"") +
-                 _note("Xen", 0x2000001, struct.pack("<QQQQ", magic, cpus, npages, ps)) +
-                 _note("Xen", 0x2000002, version) +
-                 _note("Xen", 0x2000003, struct.pack("<Q", 1)))
-        ctx = 5168                                  # sizeof(vcpu_guest_context) x86_64
-        prstatus = b"".join(struct.pack("<Q", i).ljust(ctx, b"\0") for i in range(cpus))
-        shared = bytes(ps)
-        if pv:
-            pmap = b"".join(struct.pack("<QQ", *e) for e in entries)
-        else:
-            pmap = b"".join(struct.pack("<Q", e[0]) for e in entries)
-        names = ["", ".shstrtab", ".note.Xen", ".xen_prstatus", ".xen_shared_info",
-                 ".xen_p2m" if pv else ".xen_pfn", ".xen_pages"]
-        strtab = b"\0".join(n.encode() for n in names) + b"\0"
-        name_off = [strtab.index(n.encode() + b"\0") if n else 0 for n in names]
-        # layout: header, section headers, strtab, notes, prstatus, shared, map, pages
-        shoff = EHDR.size
-        pos = shoff + 64 * len(names)
-        blobs = [None, strtab, notes, prstatus, shared, pmap]
-        offs = [0]
-        for b in blobs[1:]:
-            pos = -(-pos // 8) * 8
-            offs.append(pos)
-            pos += len(b)
-        pages_off = -(-pos // ps) * ps
-        sh = [struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)]
-        types = [0, 3, 7, 1, 1, 1, 1]
-        ent = [0, 0, 0, ctx, ps, 16 if pv else 8, ps]
-        sizes = [0] + [len(b) for b in blobs[1:]] + [npages * ps]
-        offs.append(pages_off)
-        for i in range(1, len(names)):
-            sh.append(struct.pack("<IIQQQQIIQQ", name_off[i], types[i], 0, 0, offs[i],
-                                  sizes[i], 0, 0, ps if i == 6 else 8, ent[i]))
-        with open(path, "wb") as f:
-            f.write(EHDR.pack(b"\x7fELF\x02\x01\x01".ljust(16, b"\0"), 4, 62, 1, 0, 0,
-                              shoff, 0, EHDR.size, 0, 0, 64, len(names), 1))
-            f.write(b"".join(sh))
-            for b, off in zip(blobs[1:], offs[1:]):
-                f.seek(off)
-                f.write(b)
-            f.seek(pages_off)
-            chunk = []
-            for e in entries:
-                if e[0] == 2**64 - 1:
-                    chunk.append(bytes(ps))
-                else:
-                    data = self.page(e[0])
-                    if pv and self.kinds[e[0]] == PGTABLE:
-                        data = _pv_table(data)
-                    chunk.append(data)
-                if len(chunk) >= 256:
-                    f.write(b"".join(chunk))
-                    chunk = []
-            f.write(b"".join(chunk))
-        return path
+        """This memory as `xl dump-core` writes it (write_xc_core below); for PV the
+        page-table pages hold machine frames."""
+        def page(pfn):
+            data = self.page(pfn)
+            return _pv_table(data) if pv and self.kinds[pfn] == PGTABLE else data
+        return write_xc_core(path, self.frames(), page, pv=pv,
+                             seed=self.seed + 17 if shuffle else None, pad=pad, cpus=cpus,
+                             magic=magic, page_size=self.page_size)
 
     def _write_segment(self, f, paddr, size):
         ps = self.page_size
@@ -502,6 +435,76 @@ class Synth:
             s.ranges.append((0x100000000, 0x100000000 + (frames - low) * page_size))
         s.kernel_text(0x1000000, 0x1000000)
         return s
+
+
+def write_xc_core(path, frames, page, pv=False, seed=None, pad=0, cpus=2, magic=None,
+                  page_size=PAGE):
+    """A Xen domain dump (`xl dump-core`, the xc_core format) of the frames given, page(pfn)
+    giving each frame's bytes: ELF64 ET_CORE with no program headers; sections .shstrtab,
+    .note.Xen (the dump-core header: magic, vCPUs, pages, page size; the Xen version;
+    format version 1), .xen_prstatus (one vcpu_guest_context per vCPU),
+    .xen_shared_info, .xen_pages and the page map: .xen_pfn (HVM) or .xen_p2m {pfn, gmfn}
+    (PV, gmfn = xen_gmfn(pfn)), shuffled with seed (None: in order), with `pad` ~0 entries
+    (pages a live dump could not take, their data zeros). No VMCOREINFO: the format has
+    none."""
+    ps = page_size
+    invalid = 2**64 - 1
+    order = list(frames)
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    entries = [(pfn, xen_gmfn(pfn)) for pfn in order] + [(invalid, invalid)] * pad
+    if seed is not None and pad:      # the padding among the real entries
+        random.Random(seed + 1).shuffle(entries)
+    npages = len(entries)
+    magic = magic if magic is not None else (0xF00FEBED if pv else 0xF00FEBEE)
+    version = struct.pack("<QQ", 4, 17) + b"-synthetic".ljust(16, b"\0")
+    version = version.ljust(1272, b"\0") + struct.pack("<Q", ps)
+    notes = (_note("Xen", 0x2000000, b"") +
+             _note("Xen", 0x2000001, struct.pack("<QQQQ", magic, cpus, npages, ps)) +
+             _note("Xen", 0x2000002, version) +
+             _note("Xen", 0x2000003, struct.pack("<Q", 1)))
+    ctx = 5168                                  # sizeof(vcpu_guest_context) on x86_64
+    prstatus = b"".join(struct.pack("<Q", i).ljust(ctx, b"\0") for i in range(cpus))
+    if pv:
+        pmap = b"".join(struct.pack("<QQ", *e) for e in entries)
+    else:
+        pmap = b"".join(struct.pack("<Q", e[0]) for e in entries)
+    names = ["", ".shstrtab", ".note.Xen", ".xen_prstatus", ".xen_shared_info",
+             ".xen_p2m" if pv else ".xen_pfn", ".xen_pages"]
+    strtab = b"\0".join(n.encode() for n in names) + b"\0"
+    name_off = [strtab.index(n.encode() + b"\0") if n else 0 for n in names]
+    shoff = EHDR.size
+    pos = shoff + 64 * len(names)
+    blobs = [strtab, notes, prstatus, bytes(ps), pmap]
+    offs = [0]
+    for b in blobs:
+        pos = -(-pos // 8) * 8
+        offs.append(pos)
+        pos += len(b)
+    offs.append(-(-pos // ps) * ps)                 # .xen_pages, page aligned
+    sizes = [0] + [len(b) for b in blobs] + [npages * ps]
+    types = [0, 3, 7, 1, 1, 1, 1]
+    ent = [0, 0, 0, ctx, ps, 16 if pv else 8, ps]
+    sh = [bytes(64)]
+    for i in range(1, len(names)):
+        sh.append(struct.pack("<IIQQQQIIQQ", name_off[i], types[i], 0, 0, offs[i],
+                              sizes[i], 0, 0, ps if i == 6 else 8, ent[i]))
+    with open(path, "wb") as f:
+        f.write(EHDR.pack(b"\x7fELF\x02\x01\x01".ljust(16, b"\0"), 4, 62, 1, 0, 0,
+                          shoff, 0, EHDR.size, 0, 0, 64, len(names), 1))
+        f.write(b"".join(sh))
+        for b, off in zip(blobs, offs[1:]):
+            f.seek(off)
+            f.write(b)
+        f.seek(offs[-1])
+        chunk = []
+        for e in entries:
+            chunk.append(bytes(ps) if e[0] == invalid else page(e[0]))
+            if len(chunk) >= 256:
+                f.write(b"".join(chunk))
+                chunk = []
+        f.write(b"".join(chunk))
+    return path
 
 
 def xen_gmfn(pfn):

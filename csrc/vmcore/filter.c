@@ -382,8 +382,46 @@ static void classify_window(struct kpy_filter *f, uint64_t s, uint64_t e)
 	}
 }
 
+/*
+ * The end of the highest memory section with struct pages. Frames above it are memory
+ * the kernel never managed (a QEMU guest dump also holds VRAM and the BIOS ROM; mem= left
+ * RAM unused): makedumpfile caps max_mapnr there and so leaves them out at every level it
+ * classifies pages, and so does this filter. Roots of mem_section that are empty are
+ * skipped whole; the scan starts at the dump's highest frame, bounded by the sections an
+ * x86_64 kernel can have.
+ */
+static void find_memmap_end(struct kpy_filter *f)
+{
+	uint64_t limit = 1ull << (52 - 12 - f->section_shift);      /* sections, 52-bit */
+	uint64_t nr = f->in->max_pfn ? (f->in->max_pfn - 1) >> f->section_shift : 0;
+	unsigned char b[8];
+
+	f->memmap_end = UINT64_MAX;
+	f->memmap_end_known = 1;
+	if (nr >= limit)
+		nr = limit - 1;
+	for (uint64_t i = nr + 1; i-- > 0;) {
+		if (i % f->per_root == f->per_root - 1 || i == nr) {
+			if (kpy_x86_read(&f->x86, f->mem_section + 8 * (i / f->per_root), b, 8) ||
+			    !kpy_get64(b)) {
+				i -= i % f->per_root;          /* the whole root is empty */
+				continue;
+			}
+		}
+		if (section_map(f, i << f->section_shift)) {
+			f->memmap_end = (i + 1) << f->section_shift;
+			break;
+		}
+	}
+	f->sec_valid = 0;
+}
+
 int kpy_filter_keep(struct kpy_filter *f, uint64_t pfn)
 {
+	if (!f->memmap_end_known)
+		find_memmap_end(f);
+	if (pfn >= f->memmap_end)
+		return 0;
 	if (f->win_start == UINT64_MAX || pfn < f->win_start || pfn - f->win_start >= f->window) {
 		f->win_start = pfn - pfn % f->window;
 		classify_window(f, f->win_start, f->win_start + f->window);

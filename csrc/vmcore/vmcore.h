@@ -192,6 +192,8 @@ struct kpy_filter {
 	unsigned section_shift;               /* SECTION_SIZE_BITS - PAGE_SHIFT */
 	uint64_t sec_nr, sec_map;
 	int sec_valid;
+	uint64_t memmap_end;                  /* frames from here on have no struct page */
+	int memmap_end_known;
 	/* struct page */
 	uint64_t sp_size, off_flags, off_mapping, off_mapcount, off_private, off_head;
 	uint64_t off_order, off_dtor, head_mask;

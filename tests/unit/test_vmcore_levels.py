@@ -69,10 +69,10 @@ def excluded(level):
     return out
 
 
-def build(drop_key=None):
+def build(drop_key=None, sections=(0, 2, 4)):
     s = Synth.standard()
     backing = iter(range(0x10000000 // 4096 + 70, 0x10000000 // 4096 + 200))
-    S.sparsemem(s, PAGES, sections=[0, 2, 4], backing=backing)
+    S.sparsemem(s, PAGES, sections=list(sections), backing=backing)
     if drop_key:
         full = s.vmcoreinfo
         s.vmcoreinfo = lambda: b"".join(line for line in full().splitlines(True)
@@ -105,6 +105,27 @@ def test_each_level_leaves_out_exactly_the_planted_frames(source, tmp_path, leve
         with open(out, "rb") as f:
             outs.append(f.read())
     assert outs[0] == outs[1], "a 64-frame window changed the dump"
+
+
+@pytest.mark.parametrize("level", [1, 2, 31])
+def test_frames_above_the_last_section_with_struct_pages(tmp_path, level):
+    """Memory the kernel never managed (above its highest memory section: a QEMU guest
+    dump's VRAM and BIOS ROM, RAM left unused by mem=) is left out wherever pages are
+    classified, as makedumpfile caps max_mapnr there. At -d 1 nothing is classified, so
+    everything stays."""
+    s = build(sections=(0, 2))
+    path = s.write(str(tmp_path / "vmcore"))
+    ram = set(s.frames())
+    above = {p for p in ram if p >= 3 << 15}              # section 4's frames
+    assert above
+    out = str(tmp_path / "out")
+    vmcore.copy(path, out, compression="lzo", dump_level=level)
+    with vmcore.open(out) as d:
+        got = set(d.pages())
+    if level == 1:
+        assert got >= ram - set(s.zero_frames())
+    else:
+        assert got == ram - excluded(level) - above
 
 
 def test_drgn_reads_a_level_31_dump(source, tmp_path):

@@ -31,7 +31,7 @@ LIBKDUMPFILE = r"""
 import hashlib, json, sys, kdumpfile
 k = kdumpfile.kdumpfile(sys.argv[1])
 out = {"format": k.attr["file.format"], "xlat": int(k.attr["xen.xlat"]), "pages": {}}
-for pfn in json.loads(sys.argv[2]):
+for pfn in json.load(sys.stdin):
     try:
         data = k.read(kdumpfile.KDUMP_KPHYSADDR, pfn * 4096, 4096)
     except Exception as e:
@@ -43,9 +43,9 @@ print(json.dumps(out))
 
 
 def libkdumpfile(path, pfns):
-    proc = subprocess.run([SYSTEM_PYTHON, "-c", LIBKDUMPFILE, str(path), json.dumps(pfns)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True)
+    proc = subprocess.run([SYSTEM_PYTHON, "-c", LIBKDUMPFILE, str(path)],
+                          input=json.dumps(pfns), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
