@@ -171,6 +171,15 @@ class VM(Expectations):
     def path(self, name):
         return os.path.join(self.out, name)
 
+    def wait_for(self, name, timeout, what=None):
+        """Wait until the guest has written file name in the output directory."""
+        end = time.monotonic() + timeout
+        while not os.path.exists(self.path(name)):
+            if time.monotonic() > end:
+                self.fail("%s: the guest did not write %s within %d s"
+                          % (what or "waiting", name, timeout))
+            time.sleep(0.5)
+
     def cmdline(self, stage, extra=""):
         """A command line for a stage: console, stage marker, output path, extras."""
         base = "console=ttyS0 panic=-1 kpy.stage=%d kpy.out=%s" % (stage, self.out)
@@ -191,11 +200,14 @@ class VM(Expectations):
         with open(self.path("stage%d.sh" % n), "w") as f:
             f.write("#!/bin/sh\n" + prelude + body.strip() + "\n")
 
-    def boot(self, extra_cmdline="", timeout=DEFAULT_TIMEOUT, expect_hang=False):
+    def boot(self, extra_cmdline="", timeout=DEFAULT_TIMEOUT, expect_hang=False,
+             qemu_args=(), during=None):
         """Boot stage 1 and wait for the whole chain to power off.
 
         With expect_hang the guest is expected to stop making progress: it is killed
-        after timeout seconds and that is not a failure (self.hung tells).
+        after timeout seconds and that is not a failure (self.hung tells). qemu_args are
+        added to QEMU's command line (devices, a QMP socket); during(vm) runs on the host
+        while the guest runs (it may end the guest, e.g. with QMP quit).
         """
         qemu = shutil.which("qemu-system-x86_64")
         if not qemu:
@@ -208,22 +220,29 @@ class VM(Expectations):
                "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,"
                           "multidevs=remap",
                "-virtfs", "local,path=%s,mount_tag=out,security_model=none,multidevs=remap"
-                          % self.out]
+                          % self.out] + list(qemu_args)
         with vm_lock():
-            self._run_qemu(cmd, timeout, expect_hang)
+            self._run_qemu(cmd, timeout, expect_hang, during)
         if self.hung and expect_hang:
             return self
         if self.returncode != 0:
             self.fail("qemu exited with status %d" % self.returncode)
         return self
 
-    def _run_qemu(self, cmd, timeout, expect_hang=False):
+    def _run_qemu(self, cmd, timeout, expect_hang=False, during=None):
         start = time.monotonic()
         with open(self.path("qemu.log"), "w") as qlog:
             proc = subprocess.Popen(cmd, stdout=qlog, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
             try:
-                proc.wait(timeout=timeout)
+                if during:
+                    try:
+                        during(self)
+                    except BaseException:
+                        proc.kill()
+                        proc.wait()
+                        raise
+                proc.wait(timeout=max(1, timeout - (time.monotonic() - start)))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
