@@ -6,7 +6,7 @@ VENV   ?= .venv
 VPY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv kernel build demo test test-unit test-vm rpm sdist bench clean \
+.PHONY: all deps venv kernel build demo test test-unit test-vm test-sanitize rpm sdist bench clean \
 	install install-wheel install-files install-sysv bench-kdump
 
 all: build
@@ -36,6 +36,11 @@ demo: venv kernel build
 # Every test, and the benchmarks in their quick mode (64 MiB, no speed assertions).
 test: venv kernel build
 	$(VPY) -m pytest -ra $(PYTEST_ARGS) tests benchmarks
+
+# The C library and tools under ASan+UBSan (a copy of the tree in build/sanitize), with
+# every test that drives them; .ci/run calls it after `make test`.
+test-sanitize: venv build
+	sh tools/test-sanitize.sh $(VPY) $(PYTEST_ARGS)
 
 test-unit: venv build
 	$(VPY) -m pytest -ra $(PYTEST_ARGS) tests/unit

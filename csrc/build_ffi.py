@@ -155,7 +155,9 @@ def make_builder():
         include_dirs=[os.path.relpath(os.path.join(HERE, "include"))],
         define_macros=macros,
         libraries=libraries,
-        extra_compile_args=["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+        extra_compile_args=["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+        + build_tools.sanitize_flags(),
+        extra_link_args=build_tools.sanitize_flags(),
     )
     return ffi
 

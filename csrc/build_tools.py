@@ -73,6 +73,16 @@ ABSOLUTE_RELOCS = ("R_X86_64_64", "R_X86_64_32 ", "R_X86_64_32S", "R_X86_64_GOTP
                    "R_X86_64_GOT")
 
 
+# KPY_SANITIZE=1: an ASan+UBSan build of the C library and tools (make test-sanitize
+# builds a copy of the tree that way and runs the C-backed tests against it).
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer", "-g"]
+
+
+def sanitize_flags():
+    return list(SANITIZE_FLAGS) if os.environ.get("KPY_SANITIZE") == "1" else []
+
+
 def build_executables(compiler, outdir, tmpdir, extra_macros=(), extra_libraries=()):
     """Compile and link every entry of EXECUTABLES into outdir; returns the paths."""
     os.makedirs(outdir, exist_ok=True)
@@ -82,11 +92,12 @@ def build_executables(compiler, outdir, tmpdir, extra_macros=(), extra_libraries
         macros = list(spec.get("macros", ())) + list(extra_macros)
         objects = compiler.compile(
             sources, output_dir=os.path.join(tmpdir, name), macros=macros,
-            include_dirs=[INCLUDE], extra_postargs=["-O2", "-Wall", "-Wextra", "-std=gnu11"])
+            include_dirs=[INCLUDE],
+            extra_postargs=["-O2", "-Wall", "-Wextra", "-std=gnu11"] + sanitize_flags())
         libs = list(spec.get("libraries", ())) + [
             lib for lib in extra_libraries if lib in spec.get("optional_libraries", ())]
         compiler.link_executable(objects, name, output_dir=outdir, libraries=libs,
-                                 extra_postargs=spec.get("link_args", []))
+                                 extra_postargs=spec.get("link_args", []) + sanitize_flags())
         built.append(os.path.join(outdir, name))
     return built
 

@@ -138,7 +138,12 @@ static int fill(struct kpy_copy_ctx *cx, struct kpy_batch *b)
 {
 	int ret;
 
-	if (b->run->kind == KPY_RUN_DIRECT && __atomic_load_n(&cx->use_mmap, __ATOMIC_RELAXED)) {
+	uint64_t end = b->run->off + (b->pfn - b->run->pfn + b->n) * cx->page_size;
+
+	/* never map past the end of the file (a dump cut short: SIGBUS on access); read()
+	 * then reports the missing bytes and the copy ends as an incomplete one */
+	if (b->run->kind == KPY_RUN_DIRECT && __atomic_load_n(&cx->use_mmap, __ATOMIC_RELAXED) &&
+	    cx->in.src.is_reg && !cx->in.src.flattened && end <= cx->in.src.size) {
 		if (map_window(cx, b) == 0)
 			return 0;
 		/* fall back to read() from now on */

@@ -186,7 +186,8 @@ int kpy_dump_next_run(struct kpy_dump *d, uint64_t pfn, uint64_t *start, uint64_
 
 static int copy_out(void *buf, size_t len, const unsigned char *src, size_t size)
 {
-	memcpy(buf, src, len < size ? len : size);
+	if (src && len && size)
+		memcpy(buf, src, len < size ? len : size);
 	return (int)(size > INT32_MAX ? INT32_MAX : size);
 }
 

@@ -84,7 +84,8 @@ static int write_sub_header(struct kpy_copy_ctx *cx, struct kdump_w *w)
 	kpy_put64(b + 48, w->bs + SUB_HDR_SIZE);
 	kpy_put64(b + 56, n->size);
 	kpy_put64(b + 96, cx->in.max_pfn);
-	memcpy(b + SUB_HDR_SIZE, n->buf, n->size);
+	if (n->size)          /* an input with no notes (xc_core) has no buffer at all */
+		memcpy(b + SUB_HDR_SIZE, n->buf, n->size);
 	ret = kpy_sink_pwrite(&cx->out, b, len, w->bs);
 	free(b);
 	return ret;

@@ -256,7 +256,10 @@ def host_sha256(tmp_path_factory):
     """The purgatory's sha256.c compiled for the host as a shared library."""
     src = os.path.join(os.path.dirname(__file__), "..", "..", "csrc", "purgatory", "sha256.c")
     lib = str(tmp_path_factory.mktemp("sha") / "libsha.so")
-    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", lib, src], check=True)
+    # make test-sanitize (KPY_SANITIZE=1) builds it with ASan and UBSan as well
+    sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"] \
+        if os.environ.get("KPY_SANITIZE") == "1" else []
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC"] + sanitize + ["-o", lib, src], check=True)
     return ctypes.CDLL(lib)
 
 
