@@ -20,6 +20,8 @@ static int hdr_error(struct kpy_kdump_in *k, char *msg, uint64_t off, const char
 	return -EBADMSG;
 }
 
+#define PHYS_LIMIT (1ull << 52)     /* bytes of physical address space, at most */
+
 static int parse_main(struct kpy_kdump_in *k, const unsigned char *h, char *msg)
 {
 	k->bs = kpy_get32(h + 428);
@@ -68,15 +70,23 @@ static int load_bitmap(struct kpy_kdump_in *k, char *msg)
 	uint64_t one = (uint64_t)k->bitmap_blocks / 2 * k->bs;
 	uint64_t need = (k->max_mapnr + 7) / 8, words, nrank;
 
+	/* every size here comes from the header: checked against the architecture's
+	 * physical address space and the file before anything is allocated */
+	if (k->max_mapnr > PHYS_LIMIT / k->bs)
+		return hdr_error(k, msg, k->version >= 6 ? k->bs + 96 : 440,
+				 "max_mapnr is beyond a 52-bit physical address space");
 	if (need > one)
 		return hdr_error(k, msg, 436, "bitmaps are smaller than max_mapnr needs");
 	k->bitmap2_off = (1 + (uint64_t)k->sub_blocks) * k->bs + one;
 	k->table_off = k->bitmap2_off + one;
-	words = (one + 7) / 8;
+	if (k->src->size != UINT64_MAX && (k->bitmap2_off > k->src->size ||
+					   need > k->src->size - k->bitmap2_off))
+		return hdr_error(k, msg, k->bitmap2_off, "bitmap is past the end of the file");
+	words = (need + 7) / 8;
 	nrank = k->max_mapnr / RANK_BITS + 2;
-	if (!(k->bitmap = calloc(words, 8)) || !(k->rank = calloc(nrank, 8)))
+	if (!(k->bitmap = calloc(words ? words : 1, 8)) || !(k->rank = calloc(nrank, 8)))
 		return -ENOMEM;
-	if (kpy_src_pread(k->src, k->bitmap, one, k->bitmap2_off))
+	if (kpy_src_pread(k->src, k->bitmap, need, k->bitmap2_off))
 		return hdr_error(k, msg, k->bitmap2_off, "bitmap is past the end of the file");
 	uint64_t total = 0;
 	for (uint64_t b = 0; b * RANK_BITS < k->max_mapnr; b++) {
