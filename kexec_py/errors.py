@@ -79,6 +79,17 @@ class NoCrashReserve(KexecError):
                          "kernel command line (e.g. crashkernel=256M) and reboot")
 
 
+class ReserveUnreadable(KexecError):
+    """The crash reserve exists but its addresses are hidden: /proc/iomem reads as zeros
+    to users without CAP_SYS_ADMIN, and crash_notes is mode 0400."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, what):
+        super().__init__("%s: unreadable without root; run as root (a panic load reads the "
+                         "reserve's addresses even with --dry-run)" % what)
+
+
 class LoadError(KexecError):
     """The kernel refused a load; carries the errno when there was one."""
 
@@ -94,3 +105,14 @@ SIGNATURE_ERRNOS = frozenset(
 
 # kexec_file_load errors after which kexec_load may be tried (kexec-tools' -a rule)
 FALLBACK_ERRNOS = frozenset((_errno.ENOSYS, _errno.EINVAL, _errno.ENOEXEC, _errno.EOPNOTSUPP))
+
+
+def os_error_message(e):
+    """One line for an OSError that reached a command's top level: the file and why
+    (an unreadable grub.cfg, a kdump.conf that vanished), never a traceback."""
+    if getattr(e, "filename", None):
+        what = "cannot read %s" % e.filename
+        if getattr(e, "filename2", None):
+            what += " (%s)" % e.filename2
+        return "%s: %s" % (what, e.strerror or e)
+    return str(e)

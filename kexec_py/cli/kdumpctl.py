@@ -6,7 +6,7 @@ against a temporary tree.
 import argparse
 import sys
 
-from ..errors import KexecError
+from ..errors import KexecError, os_error_message
 
 PROG = "kdumpctl"
 VERBS = ("start", "stop", "status", "restart", "reload", "rebuild", "estimate", "showmem",
@@ -87,8 +87,8 @@ def run(argv, out=None, err=None, stdin=None):
     try:
         ctl.require_config()
         return run_verb(ctl, a.verb, a)
-    except KexecError as e:
-        ctl.error(str(e))
+    except (KexecError, OSError) as e:
+        ctl.error(str(e) if isinstance(e, KexecError) else os_error_message(e))
         if a.verb in ("start", "restart"):
             ctl.error("Starting kdump: [FAILED]")
         elif a.verb == "stop":

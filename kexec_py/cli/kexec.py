@@ -11,7 +11,7 @@ import sys
 from .. import __version__, rootfs
 from ..boot import discover, find_entry
 from ..cmdline import CommandLine, for_reuse
-from ..errors import EXIT_OK, EXIT_USAGE, KexecError, UsageError
+from ..errors import EXIT_OK, EXIT_USAGE, KexecError, UsageError, os_error_message
 from ..load import state
 from ..load.loader import LoadSpec, Loader
 from ..load.purgatory import SERIAL_COM1
@@ -238,6 +238,9 @@ def main(argv=None):
     except KexecError as e:
         print("%s: %s" % (PROG, e), file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        print("%s: %s" % (PROG, os_error_message(e)), file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

@@ -3,7 +3,7 @@ import argparse
 import os
 import sys
 
-from ..errors import KexecError
+from ..errors import KexecError, os_error_message
 
 PROG = "mkdumprd"
 
@@ -34,6 +34,9 @@ def main(argv=None):
         mkdumprd.build(p, image=a.image, force=a.force)
     except KexecError as e:
         print("%s: %s" % (PROG, e), file=sys.stderr)
+        return 1
+    except OSError as e:
+        print("%s: %s" % (PROG, os_error_message(e)), file=sys.stderr)
         return 1
     return 0
 

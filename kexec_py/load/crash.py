@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 
 from .. import rootfs
-from ..errors import KexecError
+from ..errors import KexecError, ReserveUnreadable
 from . import memory
 from .memory import MemRange
 
@@ -54,6 +54,8 @@ def crash_notes(root="/"):
         d = "/sys/devices/system/cpu/cpu%d" % cpu
         addr = rootfs.read_first_line(root, d + "/crash_notes")
         if not addr:
+            if rootfs.exists(root, d + "/crash_notes"):    # mode 0400: root only
+                raise ReserveUnreadable("%s/crash_notes" % d)
             continue  # a possible CPU that was never brought up has no directory
         size = rootfs.read_first_line(root, d + "/crash_notes_size")
         notes.append(Note(int(addr, 16), int(size) if size else CRASH_NOTES_DEFAULT_SIZE,

@@ -98,9 +98,9 @@ def system_ram(root="/"):
 
 
 def crash_ranges(root="/"):
-    """All "Crash kernel" ranges, low to high."""
-    return sorted(MemRange(s, e) for s, e, _, _ in state.iomem_ranges(root, "Crash kernel")
-                  if e > s)
+    """All "Crash kernel" ranges, low to high (state.crash_reserve: raises
+    ReserveUnreadable when /proc/iomem hides them)."""
+    return [MemRange(s, e) for s, e in state.crash_reserve(root)]
 
 
 def named_range(root, name):

@@ -19,8 +19,6 @@ MAX_REGIONS = 16
 PARAMS = struct.Struct("<QQQHBBI32s" + "QQ" * MAX_REGIONS)
 assert PARAMS.size == 320
 SERIAL_COM1 = 0x3F8
-# Test-only: set to 1 to store a wrong digest, so purgatory must refuse to boot.
-CORRUPT_DIGEST_ENV = "KEXEC_PY_TEST_CORRUPT_DIGEST"
 
 
 def blob_path():
@@ -63,8 +61,6 @@ def patch(blob, params):
         raise KexecError("purgatory checks at most %d regions, got %d"
                          % (MAX_REGIONS, len(params.regions)))
     digest = params.digest()
-    if os.environ.get(CORRUPT_DIGEST_ENV) == "1":
-        digest = bytes([digest[0] ^ 0xFF]) + digest[1:]
     flat = []
     for start, data in params.regions:
         flat += [start, len(data)]

@@ -5,6 +5,7 @@ All reads go through a root prefix (tests use temporary trees).
 import re
 
 from .. import rootfs
+from ..errors import ReserveUnreadable
 
 CAP_SYS_BOOT = 22
 _IOMEM_LINE = re.compile(r"^(\s*)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$")
@@ -35,21 +36,39 @@ def iomem_ranges(root="/", name=None):
     return out
 
 
-def crash_reserve_size(root="/"):
-    """Bytes reserved for the capture kernel (0 when none).
-
-    /proc/iomem's "Crash kernel" ranges are the truth (also what kexec-tools reads); they
-    read as zeros to non-root users, so /sys/kernel/kexec_crash_size is the fallback.
-    """
-    ranges = iomem_ranges(root, "Crash kernel")
-    total = sum(end - start + 1 for start, end, _, _ in ranges if end > start)
-    if total:
-        return total
+def _sysfs_crash_size(root):
     value = rootfs.read_first_line(root, "/sys/kernel/kexec_crash_size")
     try:
         return int(value) if value else 0
     except ValueError:
         return 0
+
+
+def crash_reserve(root="/"):
+    """The capture kernel's reserve: [(start, end_inclusive)] from /proc/iomem's "Crash
+    kernel" ranges (the truth, and what kexec-tools reads), low to high; [] when nothing
+    is reserved. Raises ReserveUnreadable when there is a reserve but /proc/iomem hides
+    its addresses (it shows zeros to users without CAP_SYS_ADMIN), instead of taking the
+    zeros for "not reserved"."""
+    lines = iomem_ranges(root)
+    ranges = sorted((s, e) for s, e, name, _ in lines if name == "Crash kernel" and e > s)
+    if ranges:
+        return ranges
+    masked = bool(lines) and all(s == 0 and e == 0 for s, e, _, _ in lines)
+    if masked and (_sysfs_crash_size(root) > 0 or
+                   any(name == "Crash kernel" for _, _, name, _ in lines)):
+        raise ReserveUnreadable("/proc/iomem (the crash kernel reserve's addresses)")
+    return []
+
+
+def crash_reserve_size(root="/"):
+    """Bytes reserved for the capture kernel (0 when none): the sum of crash_reserve(),
+    or, when /proc/iomem hides the addresses, /sys/kernel/kexec_crash_size (readable by
+    everyone: the size alone is enough to say whether there is a reserve)."""
+    try:
+        return sum(e - s + 1 for s, e in crash_reserve(root))
+    except ReserveUnreadable:
+        return _sysfs_crash_size(root)
 
 
 def kexec_disabled(root="/"):
