@@ -141,13 +141,17 @@ def test_purgatory_params_and_digest(tmp_path):
     assert digest == h.digest()
 
 
-def test_corrupt_digest_switch(tmp_path, monkeypatch):
+def test_corrupt_digest_wrapper(monkeypatch):
+    """The VM test's corrupted-digest kexec lives in tests/ (no switch in the product)."""
+    from tests.vm import kexec_corrupt_digest
     blob = purgatory.load_blob()
     params = purgatory.PurgatoryParams(entry=1, boot_params=2, regions=((0x1000, b"abc"),))
     good = purgatory.PARAMS.unpack_from(purgatory.patch(blob, params), 32)[7]
-    monkeypatch.setenv(purgatory.CORRUPT_DIGEST_ENV, "1")
+    monkeypatch.setattr(purgatory.PurgatoryParams, "digest", purgatory.PurgatoryParams.digest)
+    kexec_corrupt_digest.corrupt()
     bad = purgatory.PARAMS.unpack_from(purgatory.patch(blob, params), 32)[7]
     assert good == hashlib.sha256(b"abc").digest() and bad != good
+    assert not any("CORRUPT" in name for name in dir(purgatory))
 
 
 def test_e820_beyond_128_goes_to_setup_data(tmp_path):
