@@ -579,6 +579,24 @@ def structured_log(s, records, buf_len=8192, first_idx=5000):
     return s
 
 
+def plain_log(s, text, buf_len=4096):
+    """Plant a pre-3.5 character ring: log_buf (a pointer), log_buf_len (u32), log_end
+    (u32, the count of characters ever written) and logged_chars (u32, what a reader
+    may print: kexec-tools' vmcore-dmesg needs it); text longer than buf_len wraps, and
+    only its last buf_len characters survive."""
+    buf = bytearray(b"\xee" * buf_len)
+    for i, c in enumerate(text):
+        buf[i % buf_len] = c
+    _direct_map(s)
+    s.plant(LOG_BUF, bytes(buf))
+    s.plant(s.kernel_paddr(LOG_VARS), struct.pack("<QIII", DIRECT_MAP + LOG_BUF, buf_len,
+                                                  len(text), min(len(text), buf_len)))
+    s.extra_info += ["SYMBOL(log_buf)=%x" % LOG_VARS, "SYMBOL(log_buf_len)=%x" % (LOG_VARS + 8),
+                     "SYMBOL(log_end)=%x" % (LOG_VARS + 12),
+                     "SYMBOL(logged_chars)=%x" % (LOG_VARS + 16)]
+    return s
+
+
 LOCKLESS_INFO = [
     "SIZE(printk_ringbuffer)=88", "OFFSET(printk_ringbuffer.desc_ring)=0",
     "OFFSET(printk_ringbuffer.text_data_ring)=48", "OFFSET(prb_desc_ring.count_bits)=0",

@@ -374,6 +374,8 @@ static int do_rearrange(const struct args *a)
 		ret = -errno;
 	if (ret) {
 		msg(a, ML_ERROR, "%s: %s", a->out, st.message);
+		if (!st.bytes && created)
+			unlink(a->out);     /* nothing of a dump was written: leave no file */
 		return st.records ? EXIT_INCOMPLETE : EXIT_FAILED;
 	}
 	msg(a, ML_COMMON, "the dump is saved to %s (%llu records)", a->out,

@@ -96,10 +96,21 @@ static int vread(struct dm *m, uint64_t vaddr, void *buf, size_t len, const char
 	return ret;
 }
 
-static void *vread_alloc(struct dm *m, uint64_t vaddr, size_t len, const char *what)
+/* A kernel buffer whose size the dump itself claims: checked against the memory the dump
+ * holds, and its last byte read, before anything is allocated for it. */
+static void *vread_alloc(struct dm *m, uint64_t vaddr, uint64_t len, const char *what)
 {
-	void *p = malloc(len ? len : 1);
+	unsigned char last;
+	void *p;
 
+	if (len > kpy_dump_memory_bytes(m->d) || len > SIZE_MAX / 2) {
+		KPY_MSG(m->msg, "%s claims %llu bytes, more than the dump's memory", what,
+			(unsigned long long)len);
+		return NULL;
+	}
+	if (len && vread(m, vaddr + len - 1, &last, 1, what))
+		return NULL;
+	p = malloc(len ? len : 1);
 	if (!p) {
 		KPY_MSG(m->msg, "out of memory for %s (%zu bytes)", what, len);
 		return NULL;
@@ -183,6 +194,12 @@ static int lockless_read(struct dm *m, struct ring *r, const unsigned char *rb)
 	}
 	r->count = 1ull << bits;
 	r->size = 1ull << sbits;
+	if (k[L_DESC_SIZE] > 4096 || k[L_INFO_SIZE] > 4096) {
+		KPY_MSG(m->msg, "printk record sizes look wrong (SIZE(prb_desc) %llu, "
+			"SIZE(printk_info) %llu)", (unsigned long long)k[L_DESC_SIZE],
+			(unsigned long long)k[L_INFO_SIZE]);
+		return -EBADMSG;
+	}
 	if (!(r->descs = vread_alloc(m, rd64(dr, k[L_DR_DESCS]), r->count * k[L_DESC_SIZE],
 				     "the printk descriptors")))
 		return -EIO;

@@ -201,8 +201,9 @@ int kpy_dump_notes(struct kpy_dump *d, void *buf, size_t len)
 int kpy_dump_vmcoreinfo(struct kpy_dump *d, void *buf, size_t len)
 {
 	if (d->format == KPY_FMT_ELF)
-		return copy_out(buf, len, d->elf.notes.buf + d->elf.notes.vmcoreinfo_off,
-				d->elf.notes.vmcoreinfo_size);
+		return d->elf.notes.buf ? copy_out(buf, len, d->elf.notes.buf +
+						   d->elf.notes.vmcoreinfo_off,
+						   d->elf.notes.vmcoreinfo_size) : 0;
 	const struct kpy_kdump_in *k = &d->kd;
 	uint64_t rel = k->vmcoreinfo_off - k->note_off;
 	if (!k->vmcoreinfo_size || k->vmcoreinfo_off < k->note_off ||
@@ -376,6 +377,14 @@ const struct kpy_notes *kpy_dump_notes_view(struct kpy_dump *d)
 		kpy_notes_scan(&d->kd_notes);
 	}
 	return &d->kd_notes;
+}
+
+uint64_t kpy_dump_memory_bytes(const struct kpy_dump *d)
+{
+	uint64_t ps = d->format == KPY_FMT_ELF ? d->elf.page_size : d->kd.bs;
+	uint64_t n = d->format == KPY_FMT_ELF ? d->elf.nr_frames : d->kd.nr_frames;
+
+	return n > UINT64_MAX / (ps ? ps : 1) ? UINT64_MAX : n * ps;
 }
 
 char *kpy_dump_message(struct kpy_dump *d)

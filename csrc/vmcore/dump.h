@@ -30,5 +30,8 @@ int kpy_kdump_in_next_run(const struct kpy_kdump_in *k, uint64_t pfn, uint64_t *
 struct kpy_dump;
 const struct kpy_notes *kpy_dump_notes_view(struct kpy_dump *d);
 char *kpy_dump_message(struct kpy_dump *d);   /* writable, KPY_MSG_LEN */
+/* Bytes of memory the dump holds (frames x page size): the most any kernel structure
+ * read out of it can be. */
+uint64_t kpy_dump_memory_bytes(const struct kpy_dump *d);
 
 #endif

@@ -76,8 +76,14 @@ int kpy_flat_rearrange(int in_fd, int out_fd, struct kpy_flat_stats *st)
 			break;
 		}
 		int64_t off = (int64_t)kpy_get_be64(h), len = (int64_t)kpy_get_be64(h + 8);
-		if (off == -1 && len == -1)
+		if (off == -1 && len == -1) {
+			if (!st->records) {     /* a header and an end: nothing was ever written */
+				KPY_MSG(st->message, "the stream holds no data records: "
+					"there is no dump in it");
+				ret = -EPROTO;
+			}
 			break;
+		}
 		if (off < 0 || len < 0) {
 			st->err_offset = pos;
 			KPY_MSG(st->message, "bad record header at stream offset %#llx",

@@ -84,6 +84,8 @@ int kpy_notes_add_vmcoreinfo(struct kpy_notes *n, const char *text, size_t len, 
 
 int kpy_vmcoreinfo_get(const struct kpy_notes *n, const char *key, char *out, size_t outlen)
 {
+	if (!n->buf || !n->vmcoreinfo_size)
+		return -ENOENT;      /* no notes at all (a Xen dump without --vmcoreinfo) */
 	const char *p = (const char *)n->buf + n->vmcoreinfo_off;
 	const char *end = p + n->vmcoreinfo_size;
 	size_t klen = strlen(key);

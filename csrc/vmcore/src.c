@@ -227,7 +227,8 @@ static int index_flat(struct kpy_src *s, char *msg)
 		}
 	}
 	/* Stable order by destination; overlaps resolved at read time (later src wins). */
-	qsort(s->ext, s->next, sizeof(*s->ext), ext_cmp);
+	if (s->next)        /* a stream with no data records has no extent table at all */
+		qsort(s->ext, s->next, sizeof(*s->ext), ext_cmp);
 	s->maxend = malloc((s->next ? s->next : 1) * sizeof(uint64_t));
 	if (!s->maxend)
 		return -ENOMEM;

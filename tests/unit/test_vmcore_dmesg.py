@@ -114,6 +114,18 @@ def test_lockless_block_that_wraps(tmp_path):
     assert ours(kd) == want
 
 
+@pytest.mark.parametrize("length", [1000, 4096 + 1500])
+def test_plain_ring_before_3_5(tmp_path, length):
+    """The pre-3.5 character ring: all of it before it fills, the last log_buf_len
+    characters in order once it has wrapped."""
+    text = b"".join(b"<6>plain line %04d\n" % i for i in range(length // 19 + 1))[:length]
+    elf, kd = make(tmp_path, lambda s: vmcore_synth.plain_log(s, text))
+    want = text[-4096:].decode("ascii")
+    assert peer(elf) == want
+    assert ours(elf) == want
+    assert ours(kd) == want
+
+
 def test_missing_key_is_named(tmp_path):
     def build(s):
         vmcore_synth.structured_log(s, structured_records(3))

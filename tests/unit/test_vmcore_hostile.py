@@ -50,3 +50,67 @@ def test_kdump_header_sizes_are_checked_before_allocating(kdump_file, tmp_path, 
     assert not (tmp_path / "out").exists()
     dmesg = T.run("--verify", bad, check=None)
     assert dmesg.returncode != 0 and why in dmesg.stderr.decode()
+
+
+# ---- vmcore-dmesg: buffer sizes the dump's own variables claim (found by fuzzing) ----
+def _log_dump(tmp_path, build):
+    from tests import vmcore_synth as S
+    s = S.Synth.standard()
+    build(S, s)
+    return s.write(str(tmp_path / "vmcore"))
+
+
+def _lockless_huge_ring(S, s):
+    S.lockless_log(s, [(1000, b"line", 2)])
+    rb_at = S.LOG_BUF + 24 * 16 + 88 * 16 + (1 << 12)
+    s.plant(rb_at + 48, struct.pack("<I", 31))          # size_bits: a 2 GiB text ring
+
+
+def _lockless_huge_desc(S, s):
+    S.lockless_log(s, [(1000, b"line", 2)])
+    s.extra_info[s.extra_info.index("SIZE(prb_desc)=24")] = "SIZE(prb_desc)=1048576"
+
+
+def _structured_huge_buf(S, s):
+    S.structured_log(s, [(1000, b"line", b"")])
+    s.plant(s.kernel_paddr(S.LOG_VARS) + 8, struct.pack("<I", 0xfffffff0))
+
+
+def _plain_huge_buf(S, s):
+    S.plain_log(s, b"<6>line\n")
+    s.plant(s.kernel_paddr(S.LOG_VARS) + 8, struct.pack("<I", 0x80000000))
+
+
+@pytest.mark.parametrize("build,why", [
+    (_lockless_huge_ring, "the printk text ring claims 2147483648 bytes"),
+    (_lockless_huge_desc, "printk record sizes look wrong"),
+    (_structured_huge_buf, "log_buf claims 4294967280 bytes"),
+    (_plain_huge_buf, "log_buf claims 2147483648 bytes"),
+])
+def test_dmesg_buffer_sizes_are_checked_against_the_dump(tmp_path, build, why):
+    """A log buffer size read from the crashed kernel's memory is bounded by the memory
+    the dump holds before anything is allocated (it once asked malloc for the claim, an
+    out-of-memory under the fuzzer's limit); the error names what claimed what."""
+    elf = _log_dump(tmp_path, build)
+    with pytest.raises(vmcore.VmcoreError, match=why):
+        vmcore.dmesg(elf)
+    import subprocess
+    proc = subprocess.run([vmcore.executable("vmcore-dmesg"), elf], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+    assert proc.returncode == 1 and why in proc.stderr.decode(), proc.stderr
+    assert proc.stdout == b""
+
+
+def test_flattened_stream_without_data_records(tmp_path):
+    """A flattened stream of only its header and end marker: -R fails with a clear error
+    rather than 'saved (0 records)', and the reader refuses it (its index was once
+    qsorted from NULL)."""
+    hdr = bytearray(4096)
+    hdr[:16] = b"makedumpfile\0\0\0\0"
+    struct.pack_into(">QQ", hdr, 16, 1, 1)
+    stream = tmp_path / "stream"
+    stream.write_bytes(bytes(hdr) + struct.pack(">qq", -1, -1))
+    out = tmp_path / "out"
+    proc = T.run("-R", str(out), input=stream.read_bytes())
+    assert proc.returncode == 1, proc.stderr
+    assert b"holds no data records" in proc.stderr and not out.exists()
