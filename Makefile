@@ -6,7 +6,7 @@ VENV   ?= .venv
 VPY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv kernel build demo test test-unit test-vm test-sanitize rpm sdist bench clean \
+.PHONY: all deps venv kernel build demo test test-unit test-vm test-sanitize fuzz rpm sdist bench clean \
 	install install-wheel install-files install-sysv bench-kdump
 
 all: build
@@ -41,6 +41,12 @@ test: venv kernel build
 # every test that drives them; .ci/run calls it after `make test`.
 test-sanitize: venv build
 	sh tools/test-sanitize.sh $(VPY) $(PYTEST_ARGS)
+
+# Fuzz every parser (tests/fuzz/run.py): FUZZ_SECONDS per target, then a table; the
+# inputs it finds stay in build/fuzz/corpus for the next run. .ci/run calls it briefly.
+FUZZ_SECONDS ?= 60
+fuzz: venv build
+	$(VPY) -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
 
 test-unit: venv build
 	$(VPY) -m pytest -ra $(PYTEST_ARGS) tests/unit

@@ -43,7 +43,8 @@ setup(
     packages=find_packages(include=["kexec_py", "kexec_py.*"]),
     install_requires=["cffi>=1.11"],
     setup_requires=["cffi>=1.11"],
-    extras_require={"test": ["pytest>=7", "pytest-benchmark", "rpmfile", "drgn", "build"]},
+    extras_require={"test": ["pytest>=7", "pytest-benchmark", "rpmfile", "drgn", "build",
+                             "atheris>=3.0"]},
     entry_points={"console_scripts": [
         "kexec = kexec_py.cli.kexec:main",
         "vmcore-copy = kexec_py.vmcore.tool:main",
