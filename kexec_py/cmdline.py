@@ -154,7 +154,10 @@ class CommandLine:
     def __str__(self):
         if not self._dirty:
             return self._text
-        words = [p.raw for p in self._params]
+        # A parameter with an unterminated quote ran to the end of the line it came from;
+        # closing it keeps its meaning (the kernel drops a closing quote) and keeps it
+        # from swallowing what is written after it.
+        words = [p.raw + '"' if p.raw.count('"') % 2 else p.raw for p in self._params]
         if self._init_args is not None:
             words += ["--"] + self._init_args
         return " ".join(words)

@@ -56,12 +56,15 @@ class CrashkernelError(KexecError):
 # sizes
 
 def parse_size(text, what="size"):
-    """Bytes from a kernel memory size: digits (or 0x hex) with an optional K..E suffix."""
-    m = re.fullmatch(r"(0[xX][0-9a-fA-F]+|[0-9]+)([KkMmGgTtPpEe]?)", text)
+    """Bytes from a kernel memory size as memparse() reads it: decimal, 0x hex or
+    0-prefixed octal, with an optional K..E suffix ('09M' is refused: the kernel would
+    stop at the 9 and read 0)."""
+    m = re.fullmatch(r"(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([KkMmGgTtPpEe]?)", text)
     if not m:
         raise CrashkernelError("%r is not a memory %s (expected e.g. 256M, 2G or 0x1000000)"
                                % (text, what))
-    number = int(m.group(1), 0)
+    digits = m.group(1)
+    number = int(digits, 16 if digits[1:2] in ("x", "X") else 8 if digits[0] == "0" else 10)
     unit = m.group(2).upper()
     return number << (10 * (_UNITS.index(unit) + 1)) if unit else number
 

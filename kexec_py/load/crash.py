@@ -155,7 +155,7 @@ def describe(header_bytes):
     """Program header lines for --dry-run/-d."""
     ehdr = EHDR.unpack_from(header_bytes)
     lines = []
-    for i in range(ehdr[11]):
+    for i in range(ehdr[10]):          # e_phnum
         t, _, off, vaddr, paddr, fsz, _, _ = PHDR.unpack_from(header_bytes,
                                                             EHDR.size + i * PHDR.size)
         lines.append("elfcorehdr phdr[%d]: %s paddr=%#x vaddr=%#x size=%#x"

@@ -168,3 +168,15 @@ def test_for_reuse_keeps_quotes_and_untouched_spacing():
 
 def test_for_reuse_keeps_init_args():
     assert str(for_reuse("BOOT_IMAGE=/v ro -- single", panic=True)) == "ro -- single"
+
+
+def test_an_unterminated_quote_does_not_swallow_what_is_added():
+    """Found by fuzzing: a line ending in an open quote (the kernel runs that parameter to
+    the end of the line) swallowed a parameter set after it; it is closed when written."""
+    c = CommandLine('ro "quiet')
+    c.set("crashkernel", "256M")
+    assert str(c) == 'ro "quiet" crashkernel=256M'
+    again = CommandLine(str(c))
+    assert again.get("crashkernel") == "256M" and [p.key for p in again.params] == \
+        ["ro", "quiet", "crashkernel"]
+    assert str(CommandLine('ro "quiet')) == 'ro "quiet'     # untouched lines stay as read

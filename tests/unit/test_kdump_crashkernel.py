@@ -623,3 +623,14 @@ def test_cpio_reader_agrees_with_gnu_cpio(tmp_path, kind):
         expected += subprocess.run(["cpio", "-t", "--quiet"], input=part, check=True,
                                    stdout=subprocess.PIPE).stdout.decode().split()
     assert cpio.list_names(path) == expected
+
+
+def test_sizes_are_read_as_memparse_reads_them():
+    """Found by fuzzing: '09M' raised a bare ValueError (a traceback from kdumpctl).
+    memparse() takes a leading 0 as octal, so 010M is 8M and 09M is no size at all."""
+    assert ck.parse("010M").size == 8 << 20
+    assert ck.parse("0x10M").size == 16 << 20
+    assert ck.parse("0").size == 0
+    for bad in ("09M", "1-09M:64M", "08", "256M@09M"):
+        with pytest.raises(ck.CrashkernelError, match="is not a memory"):
+            ck.parse(bad)
