@@ -389,6 +389,45 @@ static void kernel_map_from_vmcoreinfo(struct kpy_elf *e)
 	e->kernel_paddr = pb;
 }
 
+/*
+ * The dumped kernel's own physical address limit: VMCOREINFO's NUMBER(MAX_PHYSMEM_BITS)
+ * (5.9+), else 52 bits with 5-level paging (NUMBER(pgtable_l5_enabled)=1) and 46 with
+ * 4-level; a dump without VMCOREINFO keeps the architecture's 52. A PT_LOAD (with its
+ * zero fill) that claims memory past it cannot be the kernel's RAM, and is refused
+ * before bitmaps or loops are sized by it.
+ */
+static int check_phys_limit(struct kpy_elf *e, const struct pcand *c, size_t nc, char *msg,
+			    uint64_t *err_off)
+{
+	uint64_t bits = 52, l5;
+	const char *why = "x86_64's architectural limit";
+
+	if (e->machine != KPY_EM_X86_64 || !e->notes.vmcoreinfo_size)
+		return 0;
+	if (!kpy_vmcoreinfo_u64(&e->notes, "NUMBER(MAX_PHYSMEM_BITS)", 10, &bits) &&
+	    bits >= 32 && bits <= 52) {
+		why = "NUMBER(MAX_PHYSMEM_BITS) in VMCOREINFO";
+	} else if (!kpy_vmcoreinfo_u64(&e->notes, "NUMBER(pgtable_l5_enabled)", 10, &l5) && l5) {
+		bits = 52;
+		why = "5-level paging";
+	} else {
+		bits = 46;
+		why = "4-level paging";
+	}
+	for (size_t i = 0; i < nc; i++) {
+		if (c[i].p.end > (1ull << bits)) {
+			*err_off = 0;
+			KPY_MSG(msg, "PT_LOAD %zu claims physical memory up to %#llx%s, beyond the "
+				"dumped kernel's %llu-bit physical address space (%s): the header "
+				"is corrupt", c[i].idx, (unsigned long long)c[i].p.end,
+				c[i].p.zero ? " as zero fill past its file data" : "",
+				(unsigned long long)bits, why);
+			return -ENOEXEC;
+		}
+	}
+	return 0;
+}
+
 static int build_pieces(struct kpy_elf *e, struct pcand *c, size_t nc, char *msg)
 {
 	int ret;
@@ -453,7 +492,8 @@ int kpy_elf_attach_info(struct kpy_elf *e, const struct kpy_src *src, const char
 	if (!ret) {
 		set_page_size(e);
 		kernel_map_from_vmcoreinfo(e);
-		ret = build_pieces(e, c, nc, msg);
+		if (!(ret = check_phys_limit(e, c, nc, msg, err_off)))
+			ret = build_pieces(e, c, nc, msg);
 	}
 	free(c);
 	return ret;

@@ -114,3 +114,49 @@ def test_flattened_stream_without_data_records(tmp_path):
     proc = T.run("-R", str(out), input=stream.read_bytes())
     assert proc.returncode == 1, proc.stderr
     assert b"holds no data records" in proc.stderr and not out.exists()
+
+
+# ---- ELF: memory claimed past the dumped kernel's physical address space ----
+def _elf_with_last_load(src, tmp_path, paddr=None, memsz=None):
+    b = bytearray(open(src, "rb").read())
+    phoff, = struct.unpack_from("<Q", b, 32)
+    phnum, = struct.unpack_from("<H", b, 56)
+    last = [i for i in range(phnum) if struct.unpack_from("<I", b, phoff + 56 * i)[0] == 1][-1]
+    o = phoff + 56 * last
+    if paddr is not None:
+        struct.pack_into("<Q", b, o + 24, paddr)
+    if memsz is not None:
+        struct.pack_into("<Q", b, o + 40, memsz)
+    path = tmp_path / "bad.elf"
+    path.write_bytes(bytes(b))
+    return str(path)
+
+
+def test_zero_fill_past_the_kernels_address_space_is_refused_at_once(tmp_path):
+    """A PT_LOAD whose p_memsz claims 64 TiB of zero fill once had the copier loop over
+    16 G frames and write 4 GiB of bitmaps; the claim is now checked against the dumped
+    kernel's physical address space (46 bits with 4-level paging) before anything."""
+    _, src = T.standard_vmcore(tmp_path)
+    bad = _elf_with_last_load(src, tmp_path, memsz=64 << 40)
+    for args in (["-l", "-d", "1"], ["-E", "-d", "0"]):
+        proc = T.run(*args, bad, tmp_path / "out", check=1)
+        err = proc.stderr.decode()
+        assert "as zero fill past its file data" in err and "46-bit" in err, err
+        assert not (tmp_path / "out").exists()
+    with pytest.raises(vmcore.VmcoreError, match="physical address space"):
+        vmcore.open(bad)
+
+
+def test_a_high_segment_inside_the_address_space_is_copied_quickly(tmp_path):
+    """RAM just under 2^46 is legal: the kdump bitmaps are sized by it (2 x 2 GiB, as
+    makedumpfile's would be) and the copy finishes complete (seconds, not the minutes it
+    once took), with the high frames where they were."""
+    _, src = T.standard_vmcore(tmp_path)
+    high = _elf_with_last_load(src, tmp_path, paddr=(1 << 46) - (2 << 20))
+    out = tmp_path / "out"
+    T.run("-l", "-d", "1", "--message-level", "0", high, out, check=0)
+    with vmcore.open(str(out)) as d, vmcore.open(high) as h:
+        assert not d.incomplete
+        top = [r for r in h.runs()][-1]
+        assert top[0] == ((1 << 46) - (2 << 20)) // 4096
+        assert d.read_page(top[0]) == h.read_page(top[0])
