@@ -296,6 +296,8 @@ static int el_end(struct kpy_copy_ctx *cx, int complete)
 		ret = kpy_sink_pwrite(&cx->out, sh, SHDR_SIZE, w->shdr_off);
 	}
 	build_ehdr(cx, eh, 1 + w->nsegs, complete, w->shdr_off);
+	if (!ret && complete)          /* the Ehdr that lists the segments goes last */
+		ret = kpy_sink_sync(&cx->out);
 	if (!ret)
 		ret = kpy_sink_pwrite(&cx->out, eh, EHDR_SIZE, 0);
 	return ret;

@@ -286,7 +286,8 @@ static int kd_end(struct kpy_copy_ctx *cx, int complete)
 	struct kdump_w *w = cx->w;
 	int ret = flush_descs(cx, w);
 
-	if (!ret && complete) {
+	if (!ret && complete && !(ret = kpy_sink_sync(&cx->out))) {
+		/* the incomplete flag goes only once every other byte is on disk */
 		build_main_header(cx, w, w->block, (uint32_t)cx->opts.codec);
 		ret = kpy_sink_pwrite(&cx->out, w->block, w->bs, 0);
 	}

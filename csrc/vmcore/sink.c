@@ -123,6 +123,26 @@ int kpy_sink_writev(struct kpy_sink *s, const struct iovec *iov, int cnt, uint64
 	return ret;
 }
 
+/*
+ * Before the header that calls a dump complete is written: everything else on stable
+ * storage first, so that a crash or power cut between the two can only leave a dump
+ * marked incomplete. Streams and files that cannot be synced (pipes, some special
+ * files) have nothing to order.
+ */
+int kpy_sink_sync(struct kpy_sink *s)
+{
+	if (s->flattened)
+		return 0;
+	while (fdatasync(s->fd) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EINVAL || errno == EROFS || errno == ENOTSUP)
+			return 0;
+		return -errno;
+	}
+	return 0;
+}
+
 int kpy_sink_pwrite(struct kpy_sink *s, const void *buf, size_t len, uint64_t off)
 {
 	struct iovec v = { (void *)buf, len };

@@ -289,6 +289,7 @@ int kpy_sink_start(struct kpy_sink *s);
 int kpy_sink_writev(struct kpy_sink *s, const struct iovec *iov, int cnt, uint64_t off,
 		    uint64_t *done);
 int kpy_sink_pwrite(struct kpy_sink *s, const void *buf, size_t len, uint64_t off);
+int kpy_sink_sync(struct kpy_sink *s);     /* fdatasync a file output */
 int kpy_sink_reserve(struct kpy_sink *s, uint64_t len);
 int kpy_sink_reserve_range(struct kpy_sink *s, uint64_t start, uint64_t len);
 int kpy_sink_finish(struct kpy_sink *s);
