@@ -23,6 +23,9 @@ class BuildExtAndTools(build_ext):
             pkg = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kexec_py")
         else:
             pkg = os.path.join(self.build_lib, "kexec_py")
+        with open(os.path.join(pkg, "_version.py"), "w") as f:
+            f.write('"""Written by setup.py from kexec-tools.spec\'s Version: line."""\n'
+                    "__version__ = %r\n" % build_tools.version())
         build_tools.build_executables(self.compiler, os.path.join(pkg, "libexec"),
                                       self.build_temp)
         build_tools.build_purgatory(os.path.join(pkg, "data"), self.build_temp)
@@ -34,7 +37,7 @@ with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
 
 setup(
     name="kexec-py",
-    version="0.1.0",
+    version=build_tools.version(),          # kexec-tools.spec's Version: line
     description="kexec and kdump for RHEL-family Linux: a Python package with a C core",
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",

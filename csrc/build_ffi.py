@@ -117,7 +117,8 @@ int kpy_dump_notes(struct kpy_dump *d, void *buf, size_t len);
 int kpy_dump_vmcoreinfo(struct kpy_dump *d, void *buf, size_t len);
 uint64_t kpy_dump_error_offset(const struct kpy_dump *d);
 const char *kpy_dump_error_message(const struct kpy_dump *d);
-int kpy_dump_read_phys(struct kpy_dump *d, uint64_t paddr, void *buf, size_t len);
+const char *kpy_codec_name(int codec);
+extern const int kpy_codecs[];
 int kpy_dump_vtop(struct kpy_dump *d, uint64_t vaddr, uint64_t *paddr);
 int kpy_dump_read_virt(struct kpy_dump *d, uint64_t vaddr, void *buf, size_t len);
 int kpy_dump_dmesg(struct kpy_dump *d, char **text, size_t *len);
@@ -135,6 +136,20 @@ int kpy_dump_verify(struct kpy_dump *d, struct kpy_verify_stats *st, kpy_progres
                     void *arg);
 
 extern "Python" int kpy_py_progress(void *, uint64_t, uint64_t, uint64_t);
+
+/* purgatory's parameter block (csrc/purgatory/params.h) */
+#define PURGATORY_PARAMS_OFFSET ...
+#define PURGATORY_MAX_REGIONS ...
+#define PURGATORY_PARAMS_SIZE ...
+#define PP_OFF_MAGIC ...
+#define PP_OFF_ENTRY ...
+#define PP_OFF_BOOT_PARAMS ...
+#define PP_OFF_SERIAL_PORT ...
+#define PP_OFF_NO_CHECKS ...
+#define PP_OFF_NR_REGIONS ...
+#define PP_OFF_DIGEST ...
+#define PP_OFF_REGIONS ...
+static const uint64_t PURGATORY_MAGIC;
 """
 
 SOURCES = ["kexec/syscalls.c", "kexec/decompress.c"] + build_tools.VMCORE_SOURCES
@@ -150,7 +165,7 @@ def make_builder():
     macros, libraries = build_tools.vmcore_features()
     ffi.set_source(
         "kexec_py._native",
-        '#include "kexecpy.h"\n',
+        '#include "kexecpy.h"\n#include "../purgatory/params.h"\n',
         sources=[os.path.relpath(os.path.join(HERE, s)) for s in SOURCES],
         include_dirs=[os.path.relpath(os.path.join(HERE, "include"))],
         define_macros=macros,

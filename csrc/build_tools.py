@@ -7,6 +7,7 @@ Sources are relative to csrc/.
 """
 import ctypes.util
 import os
+import re
 import shlex
 import shutil
 import struct
@@ -25,6 +26,16 @@ VMCORE_SOURCES = ["vmcore/src.c", "vmcore/notes.c", "vmcore/elf_in.c", "vmcore/u
                   "vmcore/dump.c", "vmcore/flat.c", "vmcore/x86_64.c",
                   "vmcore/dmesg.c", "vmcore/filter.c", "vmcore/kdump_view.c",
                   "vmcore/xc_core.c"]
+
+
+def version():
+    """The package version: the Version: line of kexec-tools.spec, its one statement
+    (setup.py, kexec_py/_version.py, vmcore-copy --version and the RPM all take it)."""
+    with open(os.path.join(os.path.dirname(HERE), "kexec-tools.spec")) as f:
+        m = re.search(r"^Version:\s*(\S+)", f.read(), re.M)
+    if not m:
+        raise RuntimeError("kexec-tools.spec has no Version: line")
+    return m.group(1)
 
 
 def have_header(name):
@@ -54,7 +65,8 @@ def vmcore_features():
 _VMCORE_MACROS, _VMCORE_LIBS = vmcore_features()
 # vmcore-copy needs no Python, so it can run in the capture initramfs
 EXECUTABLES["vmcore-copy"] = dict(sources=["tools/vmcore_copy.c"] + VMCORE_SOURCES,
-                                  macros=_VMCORE_MACROS, libraries=_VMCORE_LIBS)
+                                  macros=_VMCORE_MACROS + [("KPY_VERSION", '"%s"' % version())],
+                                  libraries=_VMCORE_LIBS)
 
 # vmcore-dmesg: the kernel log of an ELF or kdump-compressed dump, as kexec-tools prints it
 EXECUTABLES["vmcore-dmesg"] = dict(sources=["tools/vmcore_dmesg.c"] + VMCORE_SOURCES,
@@ -66,8 +78,17 @@ PURGATORY_CFLAGS = (
     "-fno-stack-protector", "-fpie", "-fvisibility=hidden", "-mno-red-zone",
     "-mgeneral-regs-only", "-fno-asynchronous-unwind-tables", "-fcf-protection=none",
     "-fno-jump-tables")
-PURGATORY_MAGIC = 0x314752555059504B
-PURGATORY_PARAMS_OFFSET = 32
+
+
+def _params_h(name):
+    """A #define of csrc/purgatory/params.h, the one statement of the block's layout."""
+    with open(os.path.join(HERE, "purgatory", "params.h")) as f:
+        m = re.search(r"^#define %s (0x[0-9a-fA-F]+|\d+)" % name, f.read(), re.M)
+    return int(m.group(1), 0)
+
+
+PURGATORY_MAGIC = _params_h("PURGATORY_MAGIC")
+PURGATORY_PARAMS_OFFSET = _params_h("PURGATORY_PARAMS_OFFSET")
 # Relocations that would tie the blob to one load address.
 ABSOLUTE_RELOCS = ("R_X86_64_64", "R_X86_64_32 ", "R_X86_64_32S", "R_X86_64_GOTPCREL",
                    "R_X86_64_GOT")
@@ -83,21 +104,19 @@ def sanitize_flags():
     return list(SANITIZE_FLAGS) if os.environ.get("KPY_SANITIZE") == "1" else []
 
 
-def build_executables(compiler, outdir, tmpdir, extra_macros=(), extra_libraries=()):
+def build_executables(compiler, outdir, tmpdir):
     """Compile and link every entry of EXECUTABLES into outdir; returns the paths."""
     os.makedirs(outdir, exist_ok=True)
     built = []
     for name, spec in sorted(EXECUTABLES.items()):
         sources = [os.path.join(HERE, s) for s in spec["sources"]]
-        macros = list(spec.get("macros", ())) + list(extra_macros)
         objects = compiler.compile(
-            sources, output_dir=os.path.join(tmpdir, name), macros=macros,
+            sources, output_dir=os.path.join(tmpdir, name), macros=list(spec["macros"]),
             include_dirs=[INCLUDE],
             extra_postargs=["-O2", "-Wall", "-Wextra", "-std=gnu11"] + sanitize_flags())
-        libs = list(spec.get("libraries", ())) + [
-            lib for lib in extra_libraries if lib in spec.get("optional_libraries", ())]
-        compiler.link_executable(objects, name, output_dir=outdir, libraries=libs,
-                                 extra_postargs=spec.get("link_args", []) + sanitize_flags())
+        compiler.link_executable(objects, name, output_dir=outdir,
+                                 libraries=list(spec["libraries"]),
+                                 extra_postargs=sanitize_flags())
         built.append(os.path.join(outdir, name))
     return built
 

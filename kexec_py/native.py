@@ -108,8 +108,19 @@ def zstd_available():
 # statistics gathered so far (.stats). kexec_py.vmcore turns those into its exceptions.
 
 DUMP_FORMATS = {"kdump": lib.KPY_FMT_KDUMP, "elf": lib.KPY_FMT_ELF}
-CODECS = {"none": lib.KPY_CODEC_NONE, "zlib": lib.KPY_CODEC_ZLIB, "lzo": lib.KPY_CODEC_LZO,
-          "snappy": lib.KPY_CODEC_SNAPPY, "zstd": lib.KPY_CODEC_ZSTD}
+
+
+def _codec_table():
+    """{name: KPY_CODEC_*} from the C library's own table (kpy_codecs, kpy_codec_name)."""
+    table, i = {}, 0
+    while lib.kpy_codecs[i] >= 0:
+        table[ffi.string(lib.kpy_codec_name(lib.kpy_codecs[i])).decode()] = lib.kpy_codecs[i]
+        i += 1
+    return table
+
+
+CODECS = _codec_table()                              # name -> id, in the tools' order
+CODEC_NAMES = {v: k for k, v in CODECS.items()}      # id -> name
 _STAT_FIELDS = ("pages_in", "pages_zero", "pages_excluded", "pages_written", "pages_lost",
                 "bytes_out", "file_size", "elapsed_ns", "page_size", "incomplete",
                 "err_in_output", "err_offset")
@@ -251,14 +262,6 @@ class DumpHandle:
 
     def _message(self):
         return ffi.string(lib.kpy_dump_error_message(self._d)).decode("utf-8", "replace")
-
-    def read_phys(self, paddr, size):
-        """size bytes of physical memory across frames (SyscallError as read_page)."""
-        buf = ffi.new("unsigned char[]", max(size, 1))
-        ret = lib.kpy_dump_read_phys(self._d, paddr, buf, size)
-        if ret < 0:
-            raise _fail("dump_read_phys", ret, "", lib.kpy_dump_error_offset(self._d))
-        return bytes(ffi.buffer(buf, size))
 
     def vtop(self, vaddr):
         """Physical address of a kernel virtual address (x86_64). SyscallError: ENOTSUP

@@ -8,7 +8,7 @@ set -eu
 distdir=${1:-dist}
 topdir=$(realpath -m "${2:-build/rpm}")
 [ $# -gt 2 ] && shift 2 || set --
-version=$(sed -n 's/^ *version="\(.*\)",/\1/p' setup.py)
+version=$(sed -n 's/^Version: *//p' kexec-tools.spec)
 sdist=$(ls "$distdir"/kexec_py-"$version".tar.gz 2>/dev/null || ls "$distdir"/kexec-py-"$version".tar.gz)
 rm -rf "$topdir"
 mkdir -p "$topdir/SOURCES" "$topdir/SPECS" "$topdir/BUILD" "$topdir/RPMS" "$topdir/SRPMS"

@@ -183,6 +183,9 @@ uint64_t kpy_dump_error_offset(const struct kpy_dump *d);
 const char *kpy_dump_error_message(const struct kpy_dump *d);
 /* "zlib", "lzo", "zstd", "snappy" or "none" for a KPY_CODEC_* value. */
 const char *kpy_codec_name(int codec);
+/* Every codec of the kdump format, in the order the tools list them, ended by -1: the
+ * one table Python's names come from (with kpy_codec_name). */
+extern const int kpy_codecs[];
 
 struct kpy_verify_stats {
 	uint64_t frames;          /* frames the dump lists */

@@ -8,12 +8,14 @@
  * at boot_params and jump to the kernel's 64-bit entry, as the boot protocol asks.
  * Everything is addressed relative to %rip: the blob runs wherever it was placed.
  */
+#include "params.h"
+
 	.code64
 	.section .text.entry, "ax"
 	.globl purgatory_entry
 purgatory_entry:
 	jmp	purgatory_start
-	.balign	32, 0x90
+	.balign	PURGATORY_PARAMS_OFFSET, 0x90
 
 	.text
 purgatory_start:
@@ -38,8 +40,8 @@ purgatory_start:
 	pushq	%rax
 	lretq
 1:
-	movq	purgatory_params + 16(%rip), %rsi	/* boot_params */
-	movq	purgatory_params + 8(%rip), %rax	/* kernel entry */
+	movq	purgatory_params + PP_OFF_BOOT_PARAMS(%rip), %rsi
+	movq	purgatory_params + PP_OFF_ENTRY(%rip), %rax
 	xorl	%ebx, %ebx
 	xorl	%ecx, %ecx
 	xorl	%edx, %edx

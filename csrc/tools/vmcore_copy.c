@@ -23,6 +23,9 @@
 
 #define EXIT_DONE 0
 #define EXIT_FAILED 1
+#ifndef KPY_VERSION
+#define KPY_VERSION "unknown"     /* build_tools.py passes kexec-tools.spec's */
+#endif
 #define EXIT_INCOMPLETE 2
 
 #define ML_PROGRESS 1
@@ -188,7 +191,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 			exit(EXIT_DONE);
 		}
 		if (c == 'v') {
-			printf("vmcore-copy (kexec-py) 0.1.0\n");
+			printf("vmcore-copy (kexec-py) %s\n", KPY_VERSION);
 			exit(EXIT_DONE);
 		}
 		if (parse_opt(a, c, optarg)) {

@@ -309,6 +309,9 @@ int kpy_codec_decompress(struct kpy_codec *c, int flags, const unsigned char *in
 	}
 }
 
+const int kpy_codecs[] = { KPY_CODEC_NONE, KPY_CODEC_ZLIB, KPY_CODEC_LZO, KPY_CODEC_ZSTD,
+			   KPY_CODEC_SNAPPY, -1 };
+
 const char *kpy_codec_name(int codec)
 {
 	switch (codec) {

@@ -143,7 +143,8 @@ def _flatten(items, prefix=""):
 
 
 def read_entries(root, env):
-    """(entries, default_spec) from grub.cfg, or ([], None) when there is none."""
+    """(entries, default_spec, uses_blscfg) from grub.cfg, or ([], None, False) when
+    there is none."""
     cfg = find_grub_cfg(root)
     if cfg is None:
         return [], None, False

@@ -202,9 +202,6 @@ def run(argv, out=None, err=None):
     err = err or sys.stderr
     a = build_parser().parse_args(argv)
     _check_args(a)
-    if a.debug:
-        os.environ.setdefault("KEXEC_DEBUG", "1")
-        os.environ.setdefault("KEXEC_FILE_DEBUG", "1")
     loader = Loader(root=a.root, dry_run=a.dry_run, debug=a.debug, out=out, err=err)
     if a.list_entries:
         _list_entries(a, out)

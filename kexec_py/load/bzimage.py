@@ -1,7 +1,8 @@
 """The x86 boot protocol's setup header (Documentation/arch/x86/boot.rst).
 
-This module probes a bzImage and exposes its setup header. The kexec_load loader that
-builds boot_params from it arrives with the purgatory.
+This module probes a bzImage, parses its setup header, and builds what the kexec_load
+path (load/kexec_load.py) hands the new kernel: the boot_params zero page with the
+command line, initrd, e820 map (and its setup_data extension), ACPI RSDP and screen_info.
 """
 import struct
 from dataclasses import dataclass

@@ -11,13 +11,23 @@ import os
 import struct
 from dataclasses import dataclass
 
+from ..native import lib
 from ..errors import KexecError
 
-PARAMS_OFFSET = 32
-MAGIC = 0x314752555059504B  # "KPYPURG1"
-MAX_REGIONS = 16
-PARAMS = struct.Struct("<QQQHBBI32s" + "QQ" * MAX_REGIONS)
-assert PARAMS.size == 320
+# The layout comes from csrc/purgatory/params.h through the cffi module; the Struct that
+# packs it is checked field by field against those offsets.
+PARAMS_OFFSET = lib.PURGATORY_PARAMS_OFFSET
+MAGIC = lib.PURGATORY_MAGIC  # "KPYPURG1"
+MAX_REGIONS = lib.PURGATORY_MAX_REGIONS
+_FIELDS = (("Q", lib.PP_OFF_MAGIC), ("Q", lib.PP_OFF_ENTRY), ("Q", lib.PP_OFF_BOOT_PARAMS),
+           ("H", lib.PP_OFF_SERIAL_PORT), ("B", lib.PP_OFF_NO_CHECKS),
+           ("B", lib.PP_OFF_NR_REGIONS), ("I", None), ("32s", lib.PP_OFF_DIGEST))
+PARAMS = struct.Struct("<" + "".join(f for f, _ in _FIELDS) + "QQ" * MAX_REGIONS)
+for _i, (_f, _off) in enumerate(_FIELDS):
+    assert _off is None or struct.calcsize("<" + "".join(f for f, _ in _FIELDS[:_i])) == _off, \
+        "purgatory.py and params.h disagree on the field at %s" % _off
+assert struct.calcsize("<" + "".join(f for f, _ in _FIELDS)) == lib.PP_OFF_REGIONS
+assert PARAMS.size == lib.PURGATORY_PARAMS_SIZE
 SERIAL_COM1 = 0x3F8
 
 

@@ -1,15 +1,13 @@
 """copy(): save a vmcore as a kdump-compressed, ELF or flattened dump (the C copier)."""
-import errno as _errno
 import os
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional, Union
 
 from .. import native
-from .errors import (DumpFormatError, DumpWriteError, IncompleteDumpError, OptionError,
-                     VmcoreError)
+from .errors import IncompleteDumpError, OptionError, VmcoreError, from_native
 
 FORMATS = ("kdump", "elf")
-COMPRESSIONS = ("none", "zlib", "lzo", "zstd", "snappy")
+COMPRESSIONS = tuple(native.CODECS)        # the C library's table: none zlib lzo zstd snappy
 
 PathOrFd = Union[str, "os.PathLike[str]", int]
 Progress = Callable[[int, int, int], Optional[bool]]
@@ -90,18 +88,9 @@ def _stats(raw, format, compression, dump_level, threads, flattened):
 
 
 def _raise_failure(err, src_name, dst_name, made):
-    """A SyscallError from native.vmcore_copy -> our exception."""
-    stats = made(err.stats) if err.stats else None
-    if err.stats and err.stats.get("err_in_output"):
-        raise DumpWriteError(dst_name, err.message, offset=err.offset, errno=err.errno,
-                             stats=stats) from None
-    if err.errno == _errno.ENOTSUP:
-        # a dump level this vmcore cannot support (the message names the missing key)
-        raise OptionError("%s: %s" % (src_name, err.message)) from None
-    named = err.offset is not None and "offset" in err.message
-    exc = DumpFormatError(src_name, err.message, offset=None if named else err.offset)
-    exc.offset = err.offset
-    raise exc from None
+    """A SyscallError from native.vmcore_copy -> our exception (errors.from_native)."""
+    raise from_native(err, src_name, dst_name, stats=made(err.stats) if err.stats else None,
+                      copying=True) from None
 
 
 def _info_bytes(vmcoreinfo):

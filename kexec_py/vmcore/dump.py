@@ -7,18 +7,9 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from .. import native
 from . import vmcoreinfo as _vmcoreinfo
-from .errors import (CorruptPageError, DumpFormatError, PageLostError, PageNotInDump,
-                     VmcoreError)
+from .errors import (CorruptPageError, PageLostError, PageNotInDump, VmcoreError,
+                     from_native)
 
-_CODEC_NAMES = {0: "none", 0x1: "zlib", 0x2: "lzo", 0x4: "snappy", 0x20: "zstd"}
-
-
-def _format_error(path, message, offset):
-    """DumpFormatError with .offset set; the offset is named once in the text."""
-    named = offset is not None and "offset" in message
-    err = DumpFormatError(path, message, offset=None if named else offset)
-    err.offset = offset
-    return err
 
 
 @dataclass(frozen=True)
@@ -50,11 +41,11 @@ class Dump:
             self._h = native.DumpHandle(self._fd, vmcoreinfo)
         except native.SyscallError as err:
             os.close(self._fd)
-            raise _format_error(self.path, err.message or err.strerror, err.offset) from None
+            raise from_native(err, self.path) from None
         i = self._h.info
         self.format = "elf" if i["format"] == native.DUMP_FORMATS["elf"] else "kdump"
         self.flattened = bool(i["flattened"])
-        self.compression = _CODEC_NAMES.get(i["codec"], hex(i["codec"]))
+        self.compression = native.CODEC_NAMES.get(i["codec"], hex(i["codec"]))
         self.incomplete = bool(i["incomplete"])
         self.dump_level = i["dump_level"] if i["dump_level"] >= 0 else None
         self.page_size = i["page_size"]

@@ -1,5 +1,7 @@
 """Exceptions of kexec_py.vmcore. All are KexecError subclasses (with an exit status);
 the ones about a file name it and, where known, the byte offset."""
+import errno as _errno
+
 from ..errors import FormatError, KexecError
 
 EXIT_FAILED = 1
@@ -13,7 +15,8 @@ class VmcoreError(KexecError):
 
 
 class OptionError(VmcoreError, ValueError):
-    """Options that cannot work together or are not implemented (dump levels 2-31)."""
+    """Options that cannot work together, a codec this build lacks, or a dump level the
+    vmcore cannot support (its VMCOREINFO lacks what the level needs)."""
 
 
 class DumpFormatError(FormatError, VmcoreError):
@@ -66,3 +69,26 @@ class PageLostError(PageNotInDump):
 
 class CorruptPageError(DumpFormatError):
     """A page's stored data does not decode to a page."""
+
+
+def from_native(err, src, dst=None, stats=None, copying=False):
+    """The one mapping from a C library failure (native.SyscallError with .message,
+    .offset, .errno and, for a copy, .stats) to this module's exceptions:
+
+    - the output failed (stats say err_in_output): DumpWriteError naming dst;
+    - ENOTSUP while copying (a dump level the vmcore cannot support; the message names
+      the key): OptionError;
+    - anything else: DumpFormatError naming src. The C messages that already say
+      "offset ..." are not given the offset a second time; .offset is set either way.
+    """
+    message = getattr(err, "message", None) or err.strerror
+    offset = getattr(err, "offset", None)
+    raw = getattr(err, "stats", None)
+    if raw and raw.get("err_in_output"):
+        return DumpWriteError(dst, message, offset=offset, errno=err.errno, stats=stats)
+    if copying and err.errno == _errno.ENOTSUP:
+        return OptionError("%s: %s" % (src, message))
+    exc = DumpFormatError(src, message,
+                          offset=None if offset is None or "offset" in message else offset)
+    exc.offset = offset
+    return exc

@@ -69,7 +69,7 @@ def _sdist_with_v2_kdump_conf(sdist, outdir):
 @pytest.fixture(scope="session")
 def rpm_v2_path(rpm_path):
     version = subprocess.check_output(
-        ["sed", "-n", r's/^ *version="\(.*\)",/\1/p', "setup.py"], cwd=ROOT,
+        ["sed", "-n", r"s/^Version: *//p", "kexec-tools.spec"], cwd=ROOT,
         universal_newlines=True).strip()
     sdist = os.path.join(ROOT, "dist", "kexec_py-%s.tar.gz" % version)
     work = os.path.join(ROOT, "build", "rpm-v2")

@@ -235,9 +235,6 @@ def no_host_side_effects(monkeypatch):
     monkeypatch.setattr(loader.os, "execvp", _forbidden("execvp (shutdown -r now)"))
     monkeypatch.setattr(loader.os, "sync", _forbidden("sync"))
     monkeypatch.setattr(state, "has_cap_sys_boot", lambda: False)
-    for name in ("KEXEC_DEBUG", "KEXEC_FILE_DEBUG"):
-        monkeypatch.setenv(name, "unset-by-test")
-        monkeypatch.delenv(name)
 
 
 class Result:
