@@ -10,7 +10,7 @@ DEBIAN_PKGS="gcc make pkg-config python3 python3-dev python3-venv python3-pip
  python3-cffi python3-setuptools python3-wheel libffi-dev libzstd-dev zlib1g-dev
  liblzo2-dev libsnappy-dev zstd xz-utils rpm cpio kmod e2fsprogs mount busybox-static qemu-system-x86
  qemu-utils debootstrap xfsprogs kexec-tools makedumpfile crash time openssh-server openssh-client
- nfs-ganesha nfs-ganesha-vfs python3-libkdumpfile clang libclang-rt-14-dev"
+ nfs-ganesha nfs-ganesha-vfs python3-libkdumpfile clang libclang-rt-14-dev systemd-boot-efi"
 RHEL_PKGS="gcc make pkgconf-pkg-config python3 python3-devel python3-pip python3-cffi
  python3-setuptools python3-wheel libffi-devel libzstd-devel zlib-devel lzo-devel zstd
  xz rpm-build cpio kmod e2fsprogs util-linux qemu-kvm kexec-tools time openssh-server

@@ -1,4 +1,6 @@
-"""Boot Loader Specification entries (/boot/loader/entries/*.conf).
+"""Boot Loader Specification entries: type #1 snippets (/boot/loader/entries/*.conf) and
+type #2 unified kernel images (/boot/EFI/Linux/*.efi, /efi/EFI/Linux/*.efi), sorted
+together as systemd-boot sorts them.
 
 Each file is `key value` lines. `options` and `initrd` may repeat (options are joined with
 spaces; each initrd line may hold several paths). GRUB's blscfg expands $variables in
@@ -19,6 +21,7 @@ ENTRY_DIRS = ("/boot/loader/entries", "/efi/loader/entries", "/boot/efi/loader/e
 LOADER_CONF = ("/boot/loader/loader.conf", "/efi/loader/loader.conf",
                "/boot/efi/loader/loader.conf")
 MULTI_KEYS = ("options", "initrd")
+TYPE2_DIRS = ("/boot/EFI/Linux", "/efi/EFI/Linux", "/boot/efi/EFI/Linux")
 
 
 def parse_entry_text(text, path="<entry>"):
@@ -65,14 +68,55 @@ def _sort_key_cmp(a, b):
     return vercmp(vb, va) or vercmp(b[0], a[0])  # newest first, then by file name
 
 
+def _type2(root):
+    """(id, fields, path) of each UKI in the type #2 directories, its fields taken from
+    the image as systemd-boot takes them: title from .osrel's PRETTY_NAME, version from
+    .uname, sort-key from IMAGE_ID or ID, options from .cmdline. Images that do not
+    parse as UKIs are left out, as the boot loader leaves them out."""
+    from ..errors import KexecError
+    from ..load import uki
+    out = []
+    for d in TYPE2_DIRS:
+        full = rootfs.join(root, d)
+        if not os.path.isdir(full):
+            continue
+        for name in sorted(os.listdir(full)):
+            path = os.path.join(full, name)
+            if not name.lower().endswith(".efi") or not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as f:
+                    u = uki.parse(f.fileno(), path, os.fstat(f.fileno()).st_size)
+                    osrel = uki.text(u, f.fileno(), ".osrel")
+                    uname = uki.text(u, f.fileno(), ".uname")
+                    cmdline = uki.cmdline(u, f.fileno())
+            except (OSError, KexecError):
+                continue
+            title = (uki.os_release_field(osrel, "PRETTY_NAME") or
+                     uki.os_release_field(osrel, "NAME") or name)
+            fields = {"title": title, "version": (uname or "").strip() or
+                      uki.os_release_field(osrel, "VERSION_ID") or "",
+                      "uki": d + "/" + name, "options": [cmdline] if cmdline else [],
+                      "initrd": [], "type2": True}
+            key = uki.os_release_field(osrel, "IMAGE_ID") or uki.os_release_field(osrel, "ID")
+            if key:
+                fields["sort-key"] = key
+            out.append((name, fields, path))
+    return out
+
+
 def read_entries(root, env):
-    """All BLS entries under root, sorted; [] when there is no entries directory."""
+    """All BLS entries under root (type #1 and #2), sorted; [] when there are none."""
     d = entries_dir(root)
+    parsed = _type2(root)
     if d is None:
-        return []
-    full = rootfs.join(root, d)
-    parsed = []
-    for name in sorted(os.listdir(full)):
+        if not parsed:
+            return []
+        names = []
+    else:
+        full = rootfs.join(root, d)
+        names = sorted(os.listdir(full))
+    for name in names:
         if not name.endswith(".conf"):
             continue
         path = os.path.join(full, name)
@@ -94,7 +138,8 @@ def read_entries(root, env):
         entries.append(BootEntry(
             source="bls", index=index, id=ident,
             title=fields.get("title", ident), version=fields.get("version", ""),
-            kernel=linux, kernel_path=resolve_boot_path(root, linux),
+            kernel=linux, kernel_path=(path if fields.get("type2")      # the UKI itself
+                                       else resolve_boot_path(root, linux)),
             options=options, initrds=initrds,
             initrd_paths=tuple(resolve_boot_path(root, p) for p in initrds),
             config=path))

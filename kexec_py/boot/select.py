@@ -4,6 +4,7 @@ Order: BLS snippets (when /boot/loader/entries holds any), GRUB 2 grub.cfg, GRUB
 grub.conf; with none of those, the running kernel (`uname -r`) with /boot/vmlinuz-VER,
 its initramfs and the running command line.
 """
+import os
 from dataclasses import dataclass
 
 from .. import rootfs
@@ -51,8 +52,9 @@ def discover(root="/"):
     _, env = read_grubenv(root)
     entries = bls.read_entries(root, env)
     if entries:
+        d = bls.entries_dir(root)
         return BootConfig("bls", tuple(entries), bls.default_index(entries, env, root),
-                          rootfs.join(root, bls.entries_dir(root)))
+                          rootfs.join(root, d) if d else os.path.dirname(entries[0].config))
     entries, spec, _ = grub2.read_entries(root, env)
     if entries:
         return BootConfig("grub2", tuple(entries), grub2.match_default(entries, spec),

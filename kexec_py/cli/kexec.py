@@ -171,7 +171,8 @@ def _image_from_args(a):
         cmdline = for_reuse(rootfs.read_text(a.root, "/proc/cmdline") or "", panic)
     if a.append:
         cmdline.append(a.append)
-    return kernel, initrds, str(cmdline)
+    return kernel, initrds, str(cmdline), bool(a.default or a.entry is not None or
+                                               a.reuse_cmdline or a.append is not None)
 
 
 def _list_entries(a, out):
@@ -217,8 +218,9 @@ def run(argv, out=None, err=None):
     if a.exec:
         loader.execute(sync=not a.no_sync, ifdown=not a.no_ifdown)
         return EXIT_OK
-    kernel, initrds, cmdline = _image_from_args(a)
+    kernel, initrds, cmdline, cmdline_given = _image_from_args(a)
     loader.load(LoadSpec(kernel=kernel, initrds=initrds, cmdline=cmdline,
+                         cmdline_given=cmdline_given,
                          panic=a.load_panic, mode=a.mode, debug=a.debug, root=a.root,
                          serial_port=SERIAL_COM1 if a.console_serial else 0,
                          no_checks=a.no_checks, reuse_video_type=a.reuse_video_type))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .. import native
 from ..errors import ImageError
-from . import bzimage
+from . import bzimage, uki as _uki
 
 HEAD_SIZE = 64 * 1024
 # A decompressed kernel larger than this is a corrupt file or a bomb, not a kernel.
@@ -130,23 +130,66 @@ class KernelImage:
     compression: str  # None, "gzip", "zstd" or "xz"
     header: bzimage.SetupHeader
     version: str
+    uki: "_uki.Uki" = None      # the unified kernel image it came out of
+    uki_cmdline: str = None     # that image's .cmdline
+    uki_fd: int = -1            # the UKI file, for its .initrd
 
     @property
     def kind(self):
-        return "bzImage" if self.compression is None else "bzImage (%s, decompressed into a memfd)" \
-            % self.compression
+        kind = "bzImage" if self.compression is None else \
+            "bzImage (%s, decompressed into a memfd)" % self.compression
+        if self.uki is not None:
+            kind += ", the .linux section of a unified kernel image"
+        return kind
 
     def close(self):
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        if self.uki_fd >= 0:
+            os.close(self.uki_fd)
+            self.uki_fd = -1
+
+
+def _section_to_memfd(fd, section, name):
+    """A copy of one section of a file in a new memfd (positioned at 0)."""
+    out = _memfd(name)
+    try:
+        done = 0
+        while done < section.size:
+            sent = os.sendfile(out, fd, section.offset + done, section.size - done)
+            if sent == 0:
+                raise ImageError("section %s ends early: the file shrank" % section.name)
+            done += sent
+    except BaseException:
+        os.close(out)
+        raise
+    os.lseek(out, 0, os.SEEK_SET)
+    return out
+
+
+def uki_initrd(kimg):
+    """The UKI's .initrd section as the initrd to load."""
+    s = kimg.uki.sections[".initrd"]
+    fd = _section_to_memfd(kimg.uki_fd, s, "kexec-initrd")
+    return Initrd(("%s:.initrd" % kimg.path,), fd, s.size, (s.size,))
 
 
 def open_kernel(path):
-    """Open a kernel image for kexec_file_load, decompressing it when needed."""
+    """Open a kernel image for kexec_file_load, decompressing it when needed; a unified
+    kernel image gives its .linux section (and keeps the file open for .initrd)."""
     fd = _open_regular(path, "kernel")
+    uki = uki_cmdline = None
+    uki_fd = -1
     try:
         head = _pread_head(fd, path, "kernel")
+        if not bzimage.is_bzimage(head) and _uki.is_pe(head):
+            size = os.fstat(fd).st_size
+            uki = _uki.parse(fd, path, size)
+            uki_cmdline = _uki.cmdline(uki, fd)
+            uki_fd, fd = fd, -1
+            fd = _section_to_memfd(uki_fd, uki.sections[".linux"], "kexec-kernel")
+            head = os.pread(fd, HEAD_SIZE, 0)
         compression = detect_compression(head)
         if compression:
             inner = decompress_to_memfd(fd, path, compression)
@@ -157,13 +200,18 @@ def open_kernel(path):
             what = describe_unknown(head)
             if compression:
                 what = "%s after %s decompression" % (what, compression)
+            if uki is not None:
+                what = "its .linux section holds %s" % what
             raise ImageError("%s is not a kernel image: %s" % (path, what))
         hdr = bzimage.parse_setup_header(head)
         return KernelImage(path=path, fd=fd, size=os.fstat(fd).st_size,
                            compression=compression, header=hdr,
-                           version=bzimage.kernel_version_string(head, hdr))
+                           version=bzimage.kernel_version_string(head, hdr), uki=uki,
+                           uki_cmdline=uki_cmdline, uki_fd=uki_fd)
     except BaseException:
-        os.close(fd)
+        for f in (fd, uki_fd):
+            if f >= 0:
+                os.close(f)
         raise
 
 

@@ -8,7 +8,7 @@ never fall back: they mean the kernel refused the image or lockdown is on.
 import errno
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import native
 from ..errors import (EXIT_FILE_LOAD_UNAVAILABLE, EXIT_USAGE, FALLBACK_ERRNOS,
@@ -37,6 +37,7 @@ class LoadSpec:
     serial_port: int = 0      # purgatory messages (kexec_load only)
     no_checks: bool = False   # skip purgatory's SHA-256 check (kexec_load only)
     reuse_video_type: bool = False  # hand over the boot-time video type (kexec_load only)
+    cmdline_given: bool = True      # False: a UKI's own .cmdline is used
 
 
 def human_size(n):
@@ -141,6 +142,10 @@ class Loader:
         try:
             if spec.initrds:
                 initrd = image.open_initrds(spec.initrds)
+            elif kimg.uki is not None and kimg.uki.has_initrd:
+                initrd = image.uki_initrd(kimg)
+            if kimg.uki is not None and not spec.cmdline_given and kimg.uki_cmdline:
+                spec = replace(spec, cmdline=kimg.uki_cmdline)
             if spec.mode == "load":
                 self._kexec_load(kimg, initrd, spec)
                 return
@@ -258,6 +263,15 @@ class Loader:
             if len(initrd.paths) > 1:
                 show("initrd: the %d files above concatenated into a memfd (%s)"
                      % (len(initrd.paths), human_size(initrd.size)))
+        if kimg.uki is not None:
+            show("uki: %s: kernel from .linux, initrd from %s, command line from %s" % (
+                kimg.path,
+                "--initrd (replaces the image's .initrd)" if spec.initrds and
+                kimg.uki.has_initrd else "--initrd" if spec.initrds else
+                ".initrd" if kimg.uki.has_initrd else "nowhere (the image has none)",
+                ".cmdline" if not spec.cmdline_given and kimg.uki_cmdline else
+                "the options given (they replace the image's .cmdline)"
+                if kimg.uki_cmdline is not None else "the options given (the image has none)"))
         show("image: %s" % ("crash (capture kernel, loaded into the crash reserve)"
                              if spec.panic else "default (for kexec -e)"))
 

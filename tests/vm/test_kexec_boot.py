@@ -178,3 +178,32 @@ def test_same_second_kernel_cmdline_as_kexec_tools(vm_assets, tmp_path):
         seen[name] = vm.read("cmdline.2", "").rstrip("\n").replace(vm.out, "OUT")
     assert seen["peer"] == seen["ours"], seen
     assert 'kpy.test="x y"' in seen["ours"]
+
+
+def test_unified_kernel_image_boots_with_its_own_cmdline_and_initrd(vm, vm_kernel):
+    """Issue 12: a UKI made from Debian's kernel, the harness initrd (with a marker) and
+    a command line, on systemd's EFI stub; `kexec -s -l UKI` with no --initrd or
+    --append, then kexec -e: the second kernel has exactly the embedded command line
+    and unpacked the embedded initrd."""
+    from tests.uki_build import build_uki
+    token = secrets.token_hex(8)
+    initrd = initrd_with_marker(vm.initrd, vm.path("uki-initrd.img"), token)
+    cmdline = vm.cmdline(2, "kpy.uki=embedded")
+    with open(vm_kernel.vmlinuz, "rb") as k, open(initrd, "rb") as i:
+        image = build_uki(vm.path(""), k.read(), name="linux.efi", initrd=i.read(),
+                          cmdline=cmdline)
+    vm.stage(1, """
+kexec -s -l %(uki)s || { echo load failed; exit 1; }
+echo loaded: $(cat /sys/kernel/kexec_loaded)
+kexec -e
+echo "kexec -e returned $?"
+exit 1
+""" % {"uki": q(image)})
+    vm.stage(2, "result booted yes")
+    vm.boot()
+    vm.expect(vm.read("result.booted") == "yes\n", "the UKI's kernel did not run stage 2")
+    vm.expect(vm.read("cmdline.2", "").rstrip("\n") == cmdline,
+              "second kernel's /proc/cmdline %r != the UKI's .cmdline %r"
+              % (vm.read("cmdline.2"), cmdline))
+    vm.expect(vm.read("initrd-marker.2", "").strip() == token,
+              "the second kernel did not unpack the UKI's .initrd")
