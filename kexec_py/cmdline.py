@@ -7,20 +7,31 @@ kernel, so edits by key stop there and appends go before it.
 
 An untouched CommandLine prints back exactly the text it was parsed from.
 """
-from dataclasses import dataclass
 
 __all__ = ["Param", "CommandLine", "spans", "split", "quote_param", "for_reuse"]
 
 _SPACE = " \t\n\r\f\v"
 
 
-@dataclass(frozen=True)
 class Param:
-    """One parameter as written (raw) plus its unquoted key and value."""
+    """One parameter as written (raw) plus its unquoted key and value (None for a bare
+    flag such as `quiet`). A plain class: kexec's start-up avoids dataclasses."""
 
-    raw: str
-    key: str
-    value: str = None  # None for a bare flag such as `quiet`
+    __slots__ = ("raw", "key", "value")
+
+    def __init__(self, raw, key, value=None):
+        self.raw, self.key, self.value = raw, key, value
+
+    def __eq__(self, other):
+        if not isinstance(other, Param):
+            return NotImplemented
+        return (self.raw, self.key, self.value) == (other.raw, other.key, other.value)
+
+    def __hash__(self):
+        return hash((self.raw, self.key, self.value))
+
+    def __repr__(self):
+        return "Param(raw=%r, key=%r, value=%r)" % (self.raw, self.key, self.value)
 
     @classmethod
     def from_raw(cls, raw):

@@ -4,17 +4,18 @@ Beyond kexec-tools it picks kernels from the boot loader's entries (--default, -
 --list-entries) and shows what it would do without doing it (--dry-run).
 """
 import argparse
-import json
 import os
 import sys
 
 from .. import __version__, rootfs
-from ..boot import discover, find_entry
 from ..cmdline import CommandLine, for_reuse
 from ..errors import EXIT_OK, EXIT_USAGE, KexecError, UsageError, os_error_message
 from ..load import state
 from ..load.loader import LoadSpec, Loader
-from ..load.purgatory import SERIAL_COM1
+
+# Start-up matters for `kexec -l` (issue 12): what only some paths need - the boot entry
+# parsers, json, the kexec_load builders and purgatory - is imported where it is used.
+SERIAL_COM1 = 0x3F8      # the 8250 port purgatory prints to (load/purgatory.py)
 
 PROG = "kexec"
 
@@ -50,9 +51,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, "%s: %s\n" % (self.prog, message))
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter with the terminal width found without importing shutil
+    (which pulls in the compression modules): argparse makes one per add_argument."""
+
+    def __init__(self, prog, **kw):
+        if kw.get("width") is None:
+            try:
+                width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
+            except (ValueError, OSError):
+                width = 80
+            kw["width"] = max(width - 2, 11)
+        super().__init__(prog, **kw)
+
+
 def build_parser():
     p = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+                formatter_class=_Formatter)
     p.add_argument("kernel", nargs="?", metavar="KERNEL",
                    help="kernel image: bzImage, or one compressed whole with gzip, zstd or xz")
     act = p.add_argument_group("actions")
@@ -155,6 +170,7 @@ def _image_from_args(a):
     """(kernel, initrds, base command line) from KERNEL or a boot entry."""
     panic = a.load_panic
     if a.default or a.entry is not None:
+        from ..boot import discover, find_entry
         config = discover(a.root)
         entry = config.default if a.default else find_entry(config, a.entry)
         kernel, initrds, base = entry.kernel_path, tuple(entry.initrd_paths), entry.options
@@ -176,6 +192,8 @@ def _image_from_args(a):
 
 
 def _list_entries(a, out):
+    import json
+    from ..boot import discover
     config = discover(a.root)
     if a.json:
         json.dump({"source": config.source, "config": config.config,

@@ -5,7 +5,7 @@ path (load/kexec_load.py) hands the new kernel: the boot_params zero page with t
 command line, initrd, e820 map (and its setup_data extension), ACPI RSDP and screen_info.
 """
 import struct
-from dataclasses import dataclass
+from collections import namedtuple
 
 SETUP_HEADER_OFFSET = 0x1F1
 BOOT_FLAG = 0xAA55
@@ -39,47 +39,11 @@ SETUP_HEADER = struct.Struct("<" + "".join(code for _, code in _FIELDS))
 assert SETUP_HEADER_OFFSET + SETUP_HEADER.size == 0x26C
 
 
-@dataclass(frozen=True)
-class SetupHeader:
-    setup_sects: int
-    root_flags: int
-    syssize: int
-    ram_size: int
-    vid_mode: int
-    root_dev: int
-    boot_flag: int
-    jump: int
-    header: bytes
-    version: int
-    realmode_swtch: int
-    start_sys_seg: int
-    kernel_version: int
-    type_of_loader: int
-    loadflags: int
-    setup_move_size: int
-    code32_start: int
-    ramdisk_image: int
-    ramdisk_size: int
-    bootsect_kludge: int
-    heap_end_ptr: int
-    ext_loader_ver: int
-    ext_loader_type: int
-    cmd_line_ptr: int
-    initrd_addr_max: int
-    kernel_alignment: int
-    relocatable_kernel: int
-    min_alignment: int
-    xloadflags: int
-    cmdline_size: int
-    hardware_subarch: int
-    hardware_subarch_data: int
-    payload_offset: int
-    payload_length: int
-    setup_data: int
-    pref_address: int
-    init_size: int
-    handover_offset: int
-    kernel_info_offset: int
+class SetupHeader(namedtuple("SetupHeader", [name for name, _ in _FIELDS])):
+    """The setup header's fields in boot.rst order (a namedtuple: immutable, and cheap
+    to define at start-up, which a dataclass is not)."""
+
+    __slots__ = ()
 
     @property
     def protocol(self):

@@ -6,16 +6,12 @@ kernel unpacks concatenated cpio archives in order). What the caller gets is a s
 descriptors plus a description of where each came from, for --dry-run and --debug.
 """
 import errno
-import gzip
-import lzma
 import os
 import stat
-import zlib
-from dataclasses import dataclass, field
 
 from .. import native
 from ..errors import ImageError
-from . import bzimage, uki as _uki
+from . import bzimage
 
 HEAD_SIZE = 64 * 1024
 # A decompressed kernel larger than this is a corrupt file or a bomb, not a kernel.
@@ -68,6 +64,16 @@ def _pread_head(fd, path, what):
         raise ImageError("cannot read %s %s: %s" % (what, path, e.strerror)) from None
 
 
+def _lzma():
+    import lzma            # imported when a kernel is xz-compressed, not at start-up
+    return lzma
+
+
+def _zlib():
+    import zlib
+    return zlib
+
+
 def _memfd(name):
     return os.memfd_create(name, os.MFD_CLOEXEC)
 
@@ -87,7 +93,7 @@ def _decompress_py(src_fd, out_fd, decompressor, path, kind):
                     raise ImageError("%s: decompressed kernel exceeds %d MiB; corrupt file?"
                                      % (path, MAX_DECOMPRESSED >> 20))
                 os.write(out_fd, chunk)
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
+        except (OSError, EOFError, _lzma().LZMAError, _zlib().error) as e:
             if isinstance(e, ImageError):
                 raise
             raise ImageError("%s: corrupt %s data: %s" % (path, kind, e)) from None
@@ -98,9 +104,10 @@ def decompress_to_memfd(fd, path, kind):
     out = _memfd("kexec-kernel")
     try:
         if kind == "gzip":
+            import gzip
             _decompress_py(fd, out, lambda f: gzip.GzipFile(fileobj=f), path, kind)
         elif kind == "xz":
-            _decompress_py(fd, out, lambda f: lzma.LZMAFile(f), path, kind)
+            _decompress_py(fd, out, lambda f: _lzma().LZMAFile(f), path, kind)
         elif kind == "zstd":
             if not native.zstd_available():
                 raise ImageError("%s is zstd-compressed but kexec-py was built without libzstd"
@@ -120,19 +127,16 @@ def decompress_to_memfd(fd, path, kind):
     return out
 
 
-@dataclass
 class KernelImage:
-    """An opened kernel: a descriptor ready for kexec_file_load plus what it is."""
+    """An opened kernel: a descriptor ready for kexec_file_load plus what it is
+    (compression None, "gzip", "zstd" or "xz"; for a UKI the image it came out of, its
+    .cmdline and the file kept open for .initrd)."""
 
-    path: str
-    fd: int
-    size: int
-    compression: str  # None, "gzip", "zstd" or "xz"
-    header: bzimage.SetupHeader
-    version: str
-    uki: "_uki.Uki" = None      # the unified kernel image it came out of
-    uki_cmdline: str = None     # that image's .cmdline
-    uki_fd: int = -1            # the UKI file, for its .initrd
+    def __init__(self, path, fd, size, compression, header, version, uki=None,
+                 uki_cmdline=None, uki_fd=-1):
+        self.path, self.fd, self.size = path, fd, size
+        self.compression, self.header, self.version = compression, header, version
+        self.uki, self.uki_cmdline, self.uki_fd = uki, uki_cmdline, uki_fd
 
     @property
     def kind(self):
@@ -183,7 +187,10 @@ def open_kernel(path):
     uki_fd = -1
     try:
         head = _pread_head(fd, path, "kernel")
-        if not bzimage.is_bzimage(head) and _uki.is_pe(head):
+        _uki = None
+        if not bzimage.is_bzimage(head) and head[:2] == b"MZ":
+            from . import uki as _uki       # only for PE files: not at start-up
+        if _uki is not None and _uki.is_pe(head):
             size = os.fstat(fd).st_size
             uki = _uki.parse(fd, path, size)
             uki_cmdline = _uki.cmdline(uki, fd)
@@ -225,14 +232,12 @@ def _copy_fd(src, dst, size):
         offset += sent
 
 
-@dataclass
 class Initrd:
-    """The initrd handed to the kernel: one file, or several concatenated in a memfd."""
+    """The initrd handed to the kernel: one file, or several concatenated in a memfd
+    (parts: the size of each)."""
 
-    paths: tuple
-    fd: int
-    size: int
-    parts: tuple = field(default=())  # sizes of each file
+    def __init__(self, paths, fd, size, parts=()):
+        self.paths, self.fd, self.size, self.parts = paths, fd, size, parts
 
     def close(self):
         if self.fd >= 0:

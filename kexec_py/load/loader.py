@@ -8,13 +8,11 @@ never fall back: they mean the kernel refused the image or lockdown is on.
 import errno
 import os
 import sys
-from dataclasses import dataclass, replace
 
 from .. import native
 from ..errors import (EXIT_FILE_LOAD_UNAVAILABLE, EXIT_USAGE, FALLBACK_ERRNOS,
                       SIGNATURE_ERRNOS, ImageError, KexecError, LoadError, NoCrashReserve)
-from . import image, kexec_load, state
-from .segments import format_table
+from . import image, state
 
 MODES = ("auto", "file", "load")
 # The kernel appends "elfcorehdr=0x<addr> " to a kexec_file_load command line and checks
@@ -23,21 +21,31 @@ ELFCOREHDR_ROOM = 30
 
 
 
-@dataclass
 class LoadSpec:
-    """Everything a load needs, already resolved by the CLI."""
+    """Everything a load needs, already resolved by the CLI. (A plain class: `kexec -l`
+    does not pay for importing dataclasses at start-up.)"""
 
-    kernel: str
-    initrds: tuple = ()
-    cmdline: str = ""
-    panic: bool = False
-    mode: str = "auto"
-    debug: bool = False
-    root: str = "/"
-    serial_port: int = 0      # purgatory messages (kexec_load only)
-    no_checks: bool = False   # skip purgatory's SHA-256 check (kexec_load only)
-    reuse_video_type: bool = False  # hand over the boot-time video type (kexec_load only)
-    cmdline_given: bool = True      # False: a UKI's own .cmdline is used
+    __slots__ = ("kernel", "initrds", "cmdline", "panic", "mode", "debug", "root",
+                 "serial_port", "no_checks", "reuse_video_type", "cmdline_given")
+
+    def __init__(self, kernel, initrds=(), cmdline="", panic=False, mode="auto",
+                 debug=False, root="/", serial_port=0, no_checks=False,
+                 reuse_video_type=False, cmdline_given=True):
+        self.kernel, self.initrds, self.cmdline = kernel, tuple(initrds), cmdline
+        self.panic, self.mode, self.debug, self.root = panic, mode, debug, root
+        self.serial_port = serial_port          # purgatory messages (kexec_load only)
+        self.no_checks = no_checks              # skip purgatory's SHA-256 check (-i)
+        self.reuse_video_type = reuse_video_type  # boot-time video type (kexec_load)
+        self.cmdline_given = cmdline_given      # False: a UKI's own .cmdline is used
+
+    def replace(self, **changes):
+        values = {k: getattr(self, k) for k in self.__slots__}
+        values.update(changes)
+        return LoadSpec(**values)
+
+    def __repr__(self):
+        return "LoadSpec(%s)" % ", ".join("%s=%r" % (k, getattr(self, k))
+                                          for k in self.__slots__)
 
 
 def human_size(n):
@@ -145,7 +153,7 @@ class Loader:
             elif kimg.uki is not None and kimg.uki.has_initrd:
                 initrd = image.uki_initrd(kimg)
             if kimg.uki is not None and not spec.cmdline_given and kimg.uki_cmdline:
-                spec = replace(spec, cmdline=kimg.uki_cmdline)
+                spec = spec.replace(cmdline=kimg.uki_cmdline)
             if spec.mode == "load":
                 self._kexec_load(kimg, initrd, spec)
                 return
@@ -172,6 +180,7 @@ class Loader:
 
     def _kexec_load(self, kimg, initrd, spec):
         """Build the segments ourselves (bzImage loader + purgatory) and call kexec_load."""
+        from . import kexec_load       # the segment builders: only this path needs them
         plan = kexec_load.plan(kimg, initrd, spec.cmdline, panic=spec.panic, root=spec.root,
                                serial_port=spec.serial_port, no_checks=spec.no_checks,
                                reuse_video_type=spec.reuse_video_type)
@@ -195,6 +204,7 @@ class Loader:
              % (plan.entry, len(plan.segments),
                 native.flag_names(plan.flags, native.LOAD_FLAG_NAMES), plan.flags))
         self._show_files(show, kimg, initrd, spec)
+        from .segments import format_table
         for line in format_table(plan.segments):
             show(line)
         for name, value in plan.boot_params_fields.items():
