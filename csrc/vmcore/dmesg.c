@@ -155,6 +155,41 @@ struct ring {
 
 #define DESC_ID_MASK (~(3ull << 62))
 
+/* A field of width bytes at base + off lies inside a structure of size bytes (every
+ * value from VMCOREINFO, so each is bounded before it is added). */
+static int inside(uint64_t base, uint64_t off, uint64_t width, uint64_t size)
+{
+	return base <= 4096 && off <= 4096 && base + off + width <= size;
+}
+
+/* Every offset the lockless reader uses, inside the structure it indexes: a
+ * VMCOREINFO that says otherwise once had it read past its buffers (found by fuzzing). */
+static int lockless_layout(struct dm *m, const uint64_t *k)
+{
+	uint64_t rb = k[L_RB_SIZE], c = k[L_COUNTER];
+
+	if (c > 4096 ||
+	    !inside(k[L_RB_DESC], k[L_DR_BITS], 4, rb) ||
+	    !inside(k[L_RB_DESC], k[L_DR_DESCS], 8, rb) ||
+	    !inside(k[L_RB_DESC], k[L_DR_INFOS], 8, rb) ||
+	    !inside(k[L_RB_DESC], k[L_DR_HEAD] + c, 8, rb) ||
+	    !inside(k[L_RB_DESC], k[L_DR_TAIL] + c, 8, rb) ||
+	    !inside(k[L_RB_TEXT], k[L_DATA_BITS], 4, rb) ||
+	    !inside(k[L_RB_TEXT], k[L_DATA_DATA], 8, rb) ||
+	    !inside(k[L_DESC_STATE], c, 8, k[L_DESC_SIZE]) ||
+	    !inside(k[L_DESC_TEXT], k[L_LPOS_BEGIN], 8, k[L_DESC_SIZE]) ||
+	    !inside(k[L_DESC_TEXT], k[L_LPOS_NEXT], 8, k[L_DESC_SIZE]) ||
+	    !inside(k[L_INFO_TS], 0, 8, k[L_INFO_SIZE]) ||
+	    !inside(k[L_INFO_LEN], 0, 2, k[L_INFO_SIZE])) {
+		KPY_MSG(m->msg, "the printk ring buffer's VMCOREINFO offsets lie outside its "
+			"structures (SIZE(printk_ringbuffer) %llu, SIZE(prb_desc) %llu, "
+			"SIZE(printk_info) %llu)", (unsigned long long)rb,
+			(unsigned long long)k[L_DESC_SIZE], (unsigned long long)k[L_INFO_SIZE]);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 static int lockless_record(struct dm *m, const struct ring *r, uint64_t id)
 {
 	const uint64_t *k = r->k;
@@ -221,8 +256,17 @@ static int lockless(struct dm *m)
 
 	if (ret || (ret = vread(m, k[L_PRB], &prb, 8, "prb")))
 		return ret;
-	if (k[L_RB_SIZE] > 4096 || !(rb = vread_alloc(m, prb, k[L_RB_SIZE], "printk_ringbuffer")))
-		return k[L_RB_SIZE] > 4096 ? -EBADMSG : -EIO;
+	if (k[L_RB_SIZE] > 4096 || k[L_DESC_SIZE] > 4096 || k[L_INFO_SIZE] > 4096) {
+		KPY_MSG(m->msg, "printk record sizes look wrong (SIZE(printk_ringbuffer) %llu, "
+			"SIZE(prb_desc) %llu, SIZE(printk_info) %llu)",
+			(unsigned long long)k[L_RB_SIZE], (unsigned long long)k[L_DESC_SIZE],
+			(unsigned long long)k[L_INFO_SIZE]);
+		return -EBADMSG;
+	}
+	if ((ret = lockless_layout(m, k)))
+		return ret;
+	if (!(rb = vread_alloc(m, prb, k[L_RB_SIZE], "printk_ringbuffer")))
+		return -EIO;
 	ret = lockless_read(m, &r, rb);
 	if (ret == 0) {
 		const unsigned char *dr = rb + k[L_RB_DESC];
@@ -265,9 +309,16 @@ static int structured_params(struct dm *m, uint64_t *p)
 	if (kpy_vmcoreinfo_u64(m->n, "SIZE(printk_log)", 10, &p[4]) &&
 	    (ret = key(m, "SIZE(log)", 10, &p[4])))
 		return ret;
-	if ((ret = structured_key(m, "ts_nsec", &p[5])) || (ret = structured_key(m, "len", &p[6])))
+	if ((ret = structured_key(m, "ts_nsec", &p[5])) || (ret = structured_key(m, "len", &p[6])) ||
+	    (ret = structured_key(m, "text_len", &p[7])))
 		return ret;
-	return structured_key(m, "text_len", &p[7]);
+	if (p[4] > 4096 || !inside(p[5], 0, 8, p[4]) || !inside(p[6], 0, 2, p[4]) ||
+	    !inside(p[7], 0, 2, p[4])) {
+		KPY_MSG(m->msg, "the printk record's VMCOREINFO offsets lie outside SIZE(printk_log) "
+			"%llu", (unsigned long long)p[4]);
+		return -EBADMSG;
+	}
+	return 0;
 }
 
 static int structured_walk(struct dm *m, const unsigned char *buf, uint32_t size,

@@ -81,7 +81,20 @@ def _plain_huge_buf(S, s):
     s.plant(s.kernel_paddr(S.LOG_VARS) + 8, struct.pack("<I", 0x80000000))
 
 
+def _lockless_small_struct(S, s):
+    S.lockless_log(s, [(1000, b"line", 2)])
+    i = s.extra_info.index("SIZE(printk_ringbuffer)=88")
+    s.extra_info[i] = "SIZE(printk_ringbuffer)=44"
+
+
+def _structured_small_record(S, s):
+    S.structured_log(s, [(1000, b"line", b"")])
+    s.extra_info[s.extra_info.index("SIZE(printk_log)=16")] = "SIZE(printk_log)=4"
+
+
 @pytest.mark.parametrize("build,why", [
+    (_lockless_small_struct, "offsets lie outside its structures"),
+    (_structured_small_record, "record's VMCOREINFO offsets lie outside SIZE"),
     (_lockless_huge_ring, "the printk text ring claims 2147483648 bytes"),
     (_lockless_huge_desc, "printk record sizes look wrong"),
     (_structured_huge_buf, "log_buf claims 4294967280 bytes"),
