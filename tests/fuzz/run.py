@@ -101,8 +101,10 @@ def run_target(target, seconds, seed_dir, replay_only=False):
             return {"target": target, "executions": len(files), "corpus": len(files),
                     "coverage": 0, "crashes": max(1, len(glob.glob(prefix + "*"))),
                     "log": "".join(log)[-6000:], "replayed": len(files)}
-    execs = cov = 0
-    if not replay_only:
+    execs, cov = len(files), 0     # a replay runs each kept input and seed once
+    if replay_only:
+        seconds = 0
+    else:
         started = time.monotonic()
         p = subprocess.run(cmd + LIBFUZZER_OPTS + ["-artifact_prefix=" + prefix,
                                                    "-max_total_time=%d" % seconds,
