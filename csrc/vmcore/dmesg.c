@@ -228,13 +228,7 @@ static int lockless_read(struct dm *m, struct ring *r, const unsigned char *rb)
 		return -EBADMSG;
 	}
 	r->count = 1ull << bits;
-	r->size = 1ull << sbits;
-	if (k[L_DESC_SIZE] > 4096 || k[L_INFO_SIZE] > 4096) {
-		KPY_MSG(m->msg, "printk record sizes look wrong (SIZE(prb_desc) %llu, "
-			"SIZE(printk_info) %llu)", (unsigned long long)k[L_DESC_SIZE],
-			(unsigned long long)k[L_INFO_SIZE]);
-		return -EBADMSG;
-	}
+	r->size = 1ull << sbits;   /* record sizes were checked by lockless() */
 	if (!(r->descs = vread_alloc(m, rd64(dr, k[L_DR_DESCS]), r->count * k[L_DESC_SIZE],
 				     "the printk descriptors")))
 		return -EIO;

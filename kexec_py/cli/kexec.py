@@ -15,7 +15,6 @@ from ..load.loader import LoadSpec, Loader
 
 # Start-up matters for `kexec -l` (issue 12): what only some paths need - the boot entry
 # parsers, json, the kexec_load builders and purgatory - is imported where it is used.
-SERIAL_COM1 = 0x3F8      # the 8250 port purgatory prints to (load/purgatory.py)
 
 PROG = "kexec"
 
@@ -167,9 +166,11 @@ def _allowed_pair(a):
 
 
 def _image_from_args(a):
-    """(kernel, initrds, base command line) from KERNEL or a boot entry."""
+    """(kernel, initrds, command line, whether the command line was given) from KERNEL
+    or a boot entry; a UKI loaded with no command line given uses its own."""
     panic = a.load_panic
-    if a.default or a.entry is not None:
+    from_entry = a.default or a.entry is not None
+    if from_entry:
         from ..boot import discover, find_entry
         config = discover(a.root)
         entry = config.default if a.default else find_entry(config, a.entry)
@@ -181,14 +182,14 @@ def _image_from_args(a):
     if a.initrd:
         initrds = tuple(a.initrd)
     cmdline = CommandLine(base)
-    if panic and (a.default or a.entry is not None):
+    if panic and from_entry:
         cmdline.remove("crashkernel")  # a capture kernel reserves nothing of its own
     if a.reuse_cmdline:
         cmdline = for_reuse(rootfs.read_text(a.root, "/proc/cmdline") or "", panic)
     if a.append:
         cmdline.append(a.append)
-    return kernel, initrds, str(cmdline), bool(a.default or a.entry is not None or
-                                               a.reuse_cmdline or a.append is not None)
+    return kernel, initrds, str(cmdline), bool(from_entry or a.reuse_cmdline or
+                                               a.append is not None)
 
 
 def _list_entries(a, out):
@@ -237,10 +238,14 @@ def run(argv, out=None, err=None):
         loader.execute(sync=not a.no_sync, ifdown=not a.no_ifdown)
         return EXIT_OK
     kernel, initrds, cmdline, cmdline_given = _image_from_args(a)
+    serial_port = 0
+    if a.console_serial:
+        from ..load.purgatory import SERIAL_COM1
+        serial_port = SERIAL_COM1
     loader.load(LoadSpec(kernel=kernel, initrds=initrds, cmdline=cmdline,
                          cmdline_given=cmdline_given,
                          panic=a.load_panic, mode=a.mode, debug=a.debug, root=a.root,
-                         serial_port=SERIAL_COM1 if a.console_serial else 0,
+                         serial_port=serial_port,
                          no_checks=a.no_checks, reuse_video_type=a.reuse_video_type))
     if a.force:
         loader.execute(sync=not a.no_sync, ifdown=not a.no_ifdown)

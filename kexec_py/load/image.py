@@ -159,12 +159,11 @@ def _section_to_memfd(fd, section, name):
     """A copy of one section of a file in a new memfd (positioned at 0)."""
     out = _memfd(name)
     try:
-        done = 0
-        while done < section.size:
-            sent = os.sendfile(out, fd, section.offset + done, section.size - done)
-            if sent == 0:
-                raise ImageError("section %s ends early: the file shrank" % section.name)
-            done += sent
+        try:
+            _copy_fd(fd, out, section.size, section.offset)
+        except OSError as e:
+            raise ImageError("cannot read section %s: %s" % (section.name, e.strerror)) \
+                from None
     except BaseException:
         os.close(out)
         raise
@@ -187,16 +186,14 @@ def open_kernel(path):
     uki_fd = -1
     try:
         head = _pread_head(fd, path, "kernel")
-        _uki = None
         if not bzimage.is_bzimage(head) and head[:2] == b"MZ":
             from . import uki as _uki       # only for PE files: not at start-up
-        if _uki is not None and _uki.is_pe(head):
-            size = os.fstat(fd).st_size
-            uki = _uki.parse(fd, path, size)
-            uki_cmdline = _uki.cmdline(uki, fd)
-            uki_fd, fd = fd, -1
-            fd = _section_to_memfd(uki_fd, uki.sections[".linux"], "kexec-kernel")
-            head = os.pread(fd, HEAD_SIZE, 0)
+            if _uki.is_pe(head):
+                uki = _uki.parse(fd, path, os.fstat(fd).st_size)
+                uki_cmdline = _uki.cmdline(uki, fd)
+                uki_fd, fd = fd, -1
+                fd = _section_to_memfd(uki_fd, uki.sections[".linux"], "kexec-kernel")
+                head = os.pread(fd, HEAD_SIZE, 0)
         compression = detect_compression(head)
         if compression:
             inner = decompress_to_memfd(fd, path, compression)
@@ -222,14 +219,14 @@ def open_kernel(path):
         raise
 
 
-def _copy_fd(src, dst, size):
-    """Copy size bytes from the start of src to dst's position; short copies loop."""
-    offset = 0
-    while offset < size:
-        sent = os.sendfile(dst, src, offset, min(size - offset, 1 << 30))
+def _copy_fd(src, dst, size, start=0):
+    """Copy size bytes of src from offset start to dst's position; short copies loop."""
+    done = 0
+    while done < size:
+        sent = os.sendfile(dst, src, start + done, min(size - done, 1 << 30))
         if sent == 0:
             raise OSError(errno.EIO, "file shrank while reading")
-        offset += sent
+        done += sent
 
 
 class Initrd:

@@ -274,16 +274,27 @@ class Loader:
                 show("initrd: the %d files above concatenated into a memfd (%s)"
                      % (len(initrd.paths), human_size(initrd.size)))
         if kimg.uki is not None:
-            show("uki: %s: kernel from .linux, initrd from %s, command line from %s" % (
-                kimg.path,
-                "--initrd (replaces the image's .initrd)" if spec.initrds and
-                kimg.uki.has_initrd else "--initrd" if spec.initrds else
-                ".initrd" if kimg.uki.has_initrd else "nowhere (the image has none)",
-                ".cmdline" if not spec.cmdline_given and kimg.uki_cmdline else
-                "the options given (they replace the image's .cmdline)"
-                if kimg.uki_cmdline is not None else "the options given (the image has none)"))
+            show("uki: %s: kernel from .linux, initrd from %s, command line from %s"
+                 % (kimg.path, self._uki_initrd_source(kimg, spec),
+                    self._uki_cmdline_source(kimg, spec)))
         show("image: %s" % ("crash (capture kernel, loaded into the crash reserve)"
                              if spec.panic else "default (for kexec -e)"))
+
+    @staticmethod
+    def _uki_initrd_source(kimg, spec):
+        if spec.initrds:
+            if kimg.uki.has_initrd:
+                return "--initrd (replaces the image's .initrd)"
+            return "--initrd"
+        return ".initrd" if kimg.uki.has_initrd else "nowhere (the image has none)"
+
+    @staticmethod
+    def _uki_cmdline_source(kimg, spec):
+        if not spec.cmdline_given and kimg.uki_cmdline:
+            return ".cmdline"
+        if kimg.uki_cmdline is not None:
+            return "the options given (they replace the image's .cmdline)"
+        return "the options given (the image has none)"
 
     # unload
     def unload(self, panic=False, mode="auto"):
