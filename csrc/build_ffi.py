@@ -135,6 +135,38 @@ struct kpy_verify_stats {
 int kpy_dump_verify(struct kpy_dump *d, struct kpy_verify_stats *st, kpy_progress_fn fn,
                     void *arg);
 
+#define KPY_MU_CODECS ...
+enum { KPY_MU_CACHE, KPY_MU_CACHE_PRIVATE, KPY_MU_USER, KPY_MU_FREE, KPY_MU_HWPOISON,
+       KPY_MU_OFFLINE, KPY_MU_KERNEL, KPY_MU_NO_MEMMAP, KPY_MU_CLASSES };
+struct kpy_usage_opts {
+    int codecs;
+    uint64_t sample_target;
+    const char *vmcoreinfo;
+    size_t vmcoreinfo_len;
+};
+struct kpy_usage_stats {
+    uint32_t page_size;
+    uint64_t max_pfn;
+    uint64_t notes_size;
+    uint64_t pages_total;
+    uint64_t nr_runs;
+    uint64_t pages[...];
+    uint64_t zero;
+    uint64_t elf_zero_out;
+    uint64_t stride;
+    uint64_t sampled[...];
+    uint64_t sampled_zero[...];
+    int64_t sampled_bytes[...][5];
+    int64_t zero_page_bytes[...];
+    uint64_t elapsed_ns;
+    uint64_t err_offset;
+    char message[256];
+};
+int kpy_vmcore_mem_usage(int in_fd, const struct kpy_usage_opts *opts,
+                         struct kpy_usage_stats *stats);
+int64_t kpy_usage_predict(const struct kpy_usage_stats *stats, int dump_level, int format,
+                          int codec);
+
 extern "Python" int kpy_py_progress(void *, uint64_t, uint64_t, uint64_t);
 
 /* purgatory's parameter block (csrc/purgatory/params.h) */

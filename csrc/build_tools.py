@@ -25,7 +25,7 @@ VMCORE_SOURCES = ["vmcore/src.c", "vmcore/notes.c", "vmcore/elf_in.c", "vmcore/u
                   "vmcore/elf_out.c", "vmcore/pool.c", "vmcore/copy.c", "vmcore/kdump_in.c",
                   "vmcore/dump.c", "vmcore/flat.c", "vmcore/x86_64.c",
                   "vmcore/dmesg.c", "vmcore/filter.c", "vmcore/kdump_view.c",
-                  "vmcore/xc_core.c"]
+                  "vmcore/xc_core.c", "vmcore/usage.c"]
 
 
 def version():

@@ -195,6 +195,47 @@ def vmcore_copy(in_fd, out_fd, *, fmt, codec, dump_level, threads, flattened=Fal
     return ret, stats
 
 
+MU_CLASSES = ("cache", "cache_private", "user", "free", "hwpoison", "offline", "kernel",
+              "no_memmap")        # the order of KPY_MU_* in kexecpy.h
+
+
+class UsageHandle:
+    """kpy_vmcore_mem_usage()'s result, kept for kpy_usage_predict()."""
+
+    def __init__(self, st):
+        self._st = st
+        self.page_size = st.page_size
+        self.pages = {name: st.pages[i] for i, name in enumerate(MU_CLASSES)}
+        self.pages_total = st.pages_total
+        self.zero = st.zero
+        self.stride = st.stride
+        self.seconds = st.elapsed_ns / 1e9
+        self.sampled = {name: st.sampled[i] for i, name in enumerate(MU_CLASSES)}
+
+    def predict(self, dump_level, fmt, codec):
+        """Predicted bytes, or None when codec was not sampled."""
+        n = lib.kpy_usage_predict(self._st, dump_level, DUMP_FORMATS[fmt], CODECS[codec])
+        return None if n < 0 else n
+
+
+def vmcore_mem_usage(in_fd, *, codecs=(), sample_target=0, vmcoreinfo=None):
+    """kpy_vmcore_mem_usage(): a UsageHandle; failures raise SyscallError."""
+    opts = ffi.new("struct kpy_usage_opts *")
+    for c in codecs:
+        opts.codecs |= CODECS[c]
+    opts.sample_target = sample_target or 0
+    if vmcoreinfo is not None:
+        info_buf = ffi.from_buffer(vmcoreinfo)
+        opts.vmcoreinfo = ffi.cast("const char *", info_buf)
+        opts.vmcoreinfo_len = len(vmcoreinfo)
+    st = ffi.new("struct kpy_usage_stats *")
+    ret = lib.kpy_vmcore_mem_usage(in_fd, opts, st)
+    if ret < 0:
+        raise _fail("vmcore_mem_usage", ret, ffi.string(st.message).decode("utf-8", "replace"),
+                    st.err_offset)
+    return UsageHandle(st)
+
+
 def flat_rearrange(in_fd, out_fd):
     """kpy_flat_rearrange(): replay a flattened stream into a file. Returns stats."""
     st = ffi.new("struct kpy_flat_stats *")

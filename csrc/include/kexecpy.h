@@ -119,6 +119,64 @@ int kpy_vmcore_copy(int in_fd, int out_fd, const struct kpy_copy_opts *opts,
 /* 1 when the codec was built in. */
 int kpy_vmcore_codec_available(int codec);
 
+/*
+ * Memory usage (makedumpfile --mem-usage): classify every RAM frame of a vmcore - or of
+ * the running system's /proc/kcore - as dump level 31 would, count the classes, and
+ * compress a sample of each class to predict a dump's size at any level and codec.
+ */
+enum {
+	KPY_MU_CACHE,           /* page cache without PG_private (dump level bit 2) */
+	KPY_MU_CACHE_PRIVATE,   /* page cache with PG_private (bit 4) */
+	KPY_MU_USER,            /* anonymous and hugetlb pages (bit 8) */
+	KPY_MU_FREE,            /* the buddy allocator's free blocks (bit 16) */
+	KPY_MU_HWPOISON,        /* left out at every filtering level */
+	KPY_MU_OFFLINE,
+	KPY_MU_KERNEL,          /* kept at level 31: kernel data, and the ZERO pages among it */
+	KPY_MU_NO_MEMMAP,       /* above the last struct page: left out at levels 2-31, and
+				   not in makedumpfile's total (a QEMU dump's VRAM, mem=) */
+	KPY_MU_CLASSES
+};
+#define KPY_MU_CODECS 5         /* slots: none, zlib, lzo, zstd, snappy (kpy_codecs order) */
+
+struct kpy_usage_opts {
+	int codecs;               /* KPY_CODEC_* bits to sample; 0: every available codec */
+	uint64_t sample_target;   /* about this many frames sampled (0: 16384) */
+	const char *vmcoreinfo;   /* NULL, or VMCOREINFO text that supplies or replaces the */
+	size_t vmcoreinfo_len;    /* input's */
+};
+
+struct kpy_usage_stats {
+	uint32_t page_size;
+	uint64_t max_pfn;         /* frames a dump's bitmaps cover */
+	uint64_t notes_size;      /* bytes of PT_NOTE a kdump dump's sub header carries */
+	uint64_t pages_total;     /* frames below the last struct page (makedumpfile's total) */
+	uint64_t nr_runs;         /* runs of present frames (an ELF dump's PT_LOADs, about) */
+	uint64_t pages[KPY_MU_CLASSES];
+	uint64_t zero;            /* all-zero frames among KPY_MU_KERNEL (makedumpfile's ZERO) */
+	uint64_t elf_zero_out;    /* of them, those an ELF dump at level 31 leaves out (runs
+				     of KPY_ELF_EXCLUDE_RUN, and zeros that end a segment) */
+	uint64_t stride;          /* every stride-th frame was sampled */
+	uint64_t sampled[KPY_MU_CLASSES];        /* frames sampled per class */
+	uint64_t sampled_zero[KPY_MU_CLASSES];   /* of them all-zero */
+	/* compressed bytes of the sampled non-zero frames per codec slot (a page when the
+	 * codec does not shrink it, as the writer stores it raw); -1: codec not sampled */
+	int64_t sampled_bytes[KPY_MU_CLASSES][KPY_MU_CODECS];
+	int64_t zero_page_bytes[KPY_MU_CODECS];  /* the codec's size of an all-zero page */
+	uint64_t elapsed_ns;
+	uint64_t err_offset;
+	char message[KPY_MSG_LEN];
+};
+
+/* 0, or -errno with stats->message (-ENOTSUP: no VMCOREINFO or not x86_64). */
+int kpy_vmcore_mem_usage(int in_fd, const struct kpy_usage_opts *opts,
+			 struct kpy_usage_stats *stats);
+/* Predicted size in bytes of a dump written at dump_level with codec (KPY_CODEC_*) in
+ * format (KPY_FMT_*); -1 when that codec was not sampled. */
+int64_t kpy_usage_predict(const struct kpy_usage_stats *stats, int dump_level, int format,
+			  int codec);
+/* The codec slot (0..KPY_MU_CODECS-1) of a KPY_CODEC_* value, or -1. */
+int kpy_usage_codec_slot(int codec);
+
 /* Rebuild the file a flattened stream describes: records from in_fd to out_fd. */
 struct kpy_flat_stats {
 	uint64_t records;

@@ -33,11 +33,11 @@
 #define ML_ERROR 4
 #define ML_REPORT 16
 
-enum { OPT_THREADS = 256, OPT_MSGLEVEL, OPT_VERIFY, OPT_JSON, OPT_NONMMAP };
+enum { OPT_THREADS = 256, OPT_MSGLEVEL, OPT_VERIFY, OPT_JSON, OPT_NONMMAP, OPT_MEMUSAGE };
 
 struct args {
 	struct kpy_copy_opts o;
-	int rearrange, verify, json, force, msglevel;
+	int rearrange, verify, json, force, msglevel, mem_usage, level_given;
 	const char *in, *out, *vmcoreinfo_path;
 };
 
@@ -56,6 +56,7 @@ static const char usage_text[] =
 	"       vmcore-copy -F [-c|-l|-z|-p|-E] [-d LEVEL] ... VMCORE > STREAM\n"
 	"       vmcore-copy -R DUMPFILE < STREAM\n"
 	"       vmcore-copy --verify DUMPFILE\n"
+	"       vmcore-copy --mem-usage [-c|-l|-z|-p] [-E] [-d LEVEL] [--json] /proc/kcore\n"
 	"\n"
 	"Copy a vmcore (/proc/vmcore, a saved ELF vmcore, a QEMU guest dump, a Xen domain dump\n"
 	"(xc_core), or a kdump-compressed dump, flattened or not: re-filter, re-compress,\n"
@@ -73,6 +74,11 @@ static const char usage_text[] =
 	"  -f               overwrite DUMPFILE if it exists\n"
 	"  --non-mmap       read the vmcore with read() instead of mmap()\n"
 	"  --verify DUMPFILE  decode every page of a dump and report\n"
+	"  --mem-usage      count the pages each dump level keeps (makedumpfile's table) of\n"
+	"                   the running system (/proc/kcore, as root; Linux 4.19 or later)\n"
+	"                   or of a vmcore, and predict the dump's size at levels 0, 1, 31\n"
+	"                   and -d LEVEL, from compressing a sample (with the -c/-l/-z/-p\n"
+	"                   codec given, else every codec)\n"
 	"  --json           print statistics as JSON at the end\n"
 	"  -i, --vmcoreinfo FILE  VMCORE's VMCOREINFO from FILE (makedumpfile -g's KEY=VALUE\n"
 	"                   text of the same kernel), for dumps without one (a QEMU guest\n"
@@ -157,13 +163,14 @@ static int parse_opt(struct args *a, int c, const char *arg)
 	case 'F': a->o.flattened = 1; return 0;
 	case 'f': a->force = 1; return 0;
 	case 'R': a->rearrange = 1; a->out = arg; return 0;
-	case 'd': return parse_int(arg, 0, 31, &a->o.dump_level);
+	case 'd': a->level_given = 1; return parse_int(arg, 0, 31, &a->o.dump_level);
 	case 'L': return parse_size(arg, &a->o.size_limit) || !a->o.size_limit ? -1 : 0;
 	case OPT_THREADS: return parse_int(arg, 0, 256, &a->o.threads);
 	case OPT_MSGLEVEL: return parse_int(arg, 0, 31, &a->msglevel);
 	case OPT_VERIFY: a->verify = 1; a->in = arg; return 0;
 	case OPT_JSON: a->json = 1; return 0;
 	case OPT_NONMMAP: a->o.no_mmap = 1; return 0;
+	case OPT_MEMUSAGE: a->mem_usage = 1; return 0;
 	case 'i': a->vmcoreinfo_path = arg; return 0;
 	default: return -1;
 	}
@@ -177,6 +184,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 		{ "verify", required_argument, NULL, OPT_VERIFY },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "non-mmap", no_argument, NULL, OPT_NONMMAP },
+		{ "mem-usage", no_argument, NULL, OPT_MEMUSAGE },
 		{ "vmcoreinfo", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
@@ -202,8 +210,10 @@ static int parse_args(struct args *a, int argc, char **argv)
 		}
 	}
 	if (a->rearrange || a->verify)
-		return optind == argc ? 0 : -1;
-	if (a->o.flattened) {
+		return optind == argc && !a->mem_usage ? 0 : -1;
+	if (a->o.flattened || a->mem_usage) {
+		if (a->o.flattened && a->mem_usage)
+			return -1;
 		if (argc - optind != 1)
 			return -1;
 		a->in = argv[optind];
@@ -320,26 +330,46 @@ static int finish_copy(const struct args *a, int ret, const struct kpy_copy_stat
 	return rc;
 }
 
+/* --vmcoreinfo FILE into a->o (0), or a message and -1. */
+static int load_vmcoreinfo(struct args *a, char **info)
+{
+	size_t len = 0;
+	int ret;
+
+	*info = NULL;
+	if (a->vmcoreinfo_path &&
+	    (ret = kpy_read_file(a->vmcoreinfo_path, KPY_VMCOREINFO_MAX, info, &len))) {
+		msg(a, ML_ERROR, "cannot read the VMCOREINFO file %s: %s", a->vmcoreinfo_path,
+		    ret == -EFBIG ? "bigger than 1 MiB" : strerror(-ret));
+		return -1;
+	}
+	a->o.vmcoreinfo = *info;
+	a->o.vmcoreinfo_len = len;
+	return 0;
+}
+
+static int open_input(const struct args *a)
+{
+	int fd = open(a->in, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 && a->mem_usage && (errno == EACCES || errno == EPERM))
+		msg(a, ML_ERROR, "cannot open %s: %s (--mem-usage of the running system reads "
+		    "/proc/kcore, which only root can)", a->in, strerror(errno));
+	else if (fd < 0)
+		msg(a, ML_ERROR, "cannot open %s: %s", a->in, strerror(errno));
+	return fd;
+}
+
 static int do_copy(struct args *a)
 {
 	struct kpy_copy_stats st;
 	struct progress pr;
 	int in_fd, out_fd = STDOUT_FILENO, created = 0, ret;
+	char *info;
 
-	char *info = NULL;
-	size_t info_len = 0;
-
-	if (a->vmcoreinfo_path &&
-	    (ret = kpy_read_file(a->vmcoreinfo_path, KPY_VMCOREINFO_MAX, &info,
-				   &info_len))) {
-		msg(a, ML_ERROR, "cannot read the VMCOREINFO file %s: %s", a->vmcoreinfo_path,
-		    ret == -EFBIG ? "bigger than 1 MiB" : strerror(-ret));
+	if (load_vmcoreinfo(a, &info))
 		return EXIT_FAILED;
-	}
-	a->o.vmcoreinfo = info;
-	a->o.vmcoreinfo_len = info_len;
-	if ((in_fd = open(a->in, O_RDONLY | O_CLOEXEC)) < 0) {
-		msg(a, ML_ERROR, "cannot open %s: %s", a->in, strerror(errno));
+	if ((in_fd = open_input(a)) < 0) {
 		kpy_free(info);
 		return EXIT_FAILED;
 	}
@@ -430,6 +460,138 @@ static int do_verify(const struct args *a)
 	return info.incomplete ? EXIT_INCOMPLETE : EXIT_DONE;
 }
 
+/* The levels --mem-usage predicts: 0, 1, 31 and -d LEVEL, ascending. */
+static int predicted_levels(const struct args *a, int *lv)
+{
+	int n = 0, d = a->o.dump_level;
+
+	lv[n++] = 0;
+	lv[n++] = 1;
+	if (a->level_given && d > 1 && d < 31)
+		lv[n++] = d;
+	lv[n++] = 31;
+	return n;
+}
+
+static void print_usage_json(const struct args *a, const struct kpy_usage_stats *st)
+{
+	int lv[4], nl = predicted_levels(a, lv);
+
+	printf("{\"page_size\": %u, \"total_pages\": %llu, \"zero\": %llu, "
+	       "\"non_pri_cache\": %llu, \"pri_cache\": %llu, \"user\": %llu, \"free\": %llu, "
+	       "\"hwpoison\": %llu, \"offline\": %llu, \"kern_data\": %llu, "
+	       "\"no_memmap\": %llu, \"sample_stride\": %llu, \"seconds\": %.6f, "
+	       "\"predicted\": {", st->page_size, (unsigned long long)st->pages_total,
+	       (unsigned long long)st->zero, (unsigned long long)st->pages[KPY_MU_CACHE],
+	       (unsigned long long)st->pages[KPY_MU_CACHE_PRIVATE],
+	       (unsigned long long)st->pages[KPY_MU_USER],
+	       (unsigned long long)st->pages[KPY_MU_FREE],
+	       (unsigned long long)st->pages[KPY_MU_HWPOISON],
+	       (unsigned long long)st->pages[KPY_MU_OFFLINE],
+	       (unsigned long long)(st->pages[KPY_MU_KERNEL] - st->zero),
+	       (unsigned long long)st->pages[KPY_MU_NO_MEMMAP], (unsigned long long)st->stride,
+	       (double)st->elapsed_ns / 1e9);
+	for (int i = 0; i < nl; i++) {
+		printf("%s\"%d\": {\"elf\": %lld", i ? ", " : "", lv[i],
+		       (long long)kpy_usage_predict(st, lv[i], KPY_FMT_ELF, KPY_CODEC_NONE));
+		for (int s = 0; kpy_codecs[s] >= 0; s++) {
+			int64_t b = kpy_usage_predict(st, lv[i], KPY_FMT_KDUMP, kpy_codecs[s]);
+			if (b >= 0)
+				printf(", \"%s\": %lld", kpy_codec_name(kpy_codecs[s]), (long long)b);
+		}
+		putchar('}');
+	}
+	printf("}, \"collector\": {\"dump_level\": %d, \"format\": \"%s\", "
+	       "\"compression\": \"%s\", \"bytes\": %lld}}\n", a->o.dump_level,
+	       a->o.format == KPY_FMT_ELF ? "elf" : "kdump", kpy_codec_name(a->o.codec),
+	       (long long)kpy_usage_predict(st, a->o.dump_level, a->o.format, a->o.codec));
+}
+
+static void print_size(int64_t b)
+{
+	if (b < 0)
+		printf("  %-12s", "-");
+	else if (b >= (1ll << 30))
+		printf("  %8.2f GiB", (double)b / (double)(1ll << 30));
+	else
+		printf("  %8.1f MiB", (double)b / (double)(1 << 20));
+}
+
+/* makedumpfile's table (same layout), then the predicted sizes. */
+static void print_usage_table(const struct args *a, const struct kpy_usage_stats *st)
+{
+	static const char *const label[] = { "none", "zlib (-c)", "lzo (-l)", "zstd (-z)",
+					      "snappy (-p)" };
+	int lv[4], nl = predicted_levels(a, lv);
+
+	printf("\nTYPE\t\tPAGES\t\t\tEXCLUDABLE\tDESCRIPTION\n");
+	printf("----------------------------------------------------------------------\n");
+	printf("ZERO\t\t%-16llu\tyes\t\tPages filled with zero\n",
+	       (unsigned long long)st->zero);
+	printf("NON_PRI_CACHE\t%-16llu\tyes\t\tCache pages without private flag\n",
+	       (unsigned long long)st->pages[KPY_MU_CACHE]);
+	printf("PRI_CACHE\t%-16llu\tyes\t\tCache pages with private flag\n",
+	       (unsigned long long)st->pages[KPY_MU_CACHE_PRIVATE]);
+	printf("USER\t\t%-16llu\tyes\t\tUser process pages\n",
+	       (unsigned long long)st->pages[KPY_MU_USER]);
+	printf("FREE\t\t%-16llu\tyes\t\tFree pages\n",
+	       (unsigned long long)st->pages[KPY_MU_FREE]);
+	printf("KERN_DATA\t%-16llu\tno\t\tDumpable kernel data \n",
+	       (unsigned long long)(st->pages[KPY_MU_KERNEL] - st->zero));
+	printf("\npage size:\t\t%-16u\n", st->page_size);
+	printf("Total pages on system:\t%-16llu\n", (unsigned long long)st->pages_total);
+	printf("Total size on system:\t%-16llu Byte\n",
+	       (unsigned long long)st->pages_total * st->page_size);
+	printf("\nPredicted dump size (kdump-compressed by codec, or ELF; from 1 frame in %llu "
+	       "read and compressed):\n", (unsigned long long)st->stride);
+	printf("%-6s  %-12s", "LEVEL", "ELF (-E)");
+	for (int s = 0; kpy_codecs[s] >= 0; s++)
+		if (kpy_usage_predict(st, 31, KPY_FMT_KDUMP, kpy_codecs[s]) >= 0)
+			printf("  %-12s", s < KPY_MU_CODECS ? label[s] : kpy_codec_name(kpy_codecs[s]));
+	putchar('\n');
+	for (int i = 0; i < nl; i++) {
+		printf("%-6d", lv[i]);
+		print_size(kpy_usage_predict(st, lv[i], KPY_FMT_ELF, KPY_CODEC_NONE));
+		for (int s = 0; kpy_codecs[s] >= 0; s++) {
+			int64_t b = kpy_usage_predict(st, lv[i], KPY_FMT_KDUMP, kpy_codecs[s]);
+			if (b >= 0)
+				print_size(b);
+		}
+		putchar('\n');
+	}
+}
+
+static int do_mem_usage(struct args *a)
+{
+	struct kpy_usage_opts o;
+	struct kpy_usage_stats st;
+	char *info;
+	int fd, ret;
+
+	if (load_vmcoreinfo(a, &info))
+		return EXIT_FAILED;
+	if ((fd = open_input(a)) < 0) {
+		kpy_free(info);
+		return EXIT_FAILED;
+	}
+	memset(&o, 0, sizeof(o));
+	o.codecs = a->o.codec;
+	o.vmcoreinfo = a->o.vmcoreinfo;
+	o.vmcoreinfo_len = a->o.vmcoreinfo_len;
+	ret = kpy_vmcore_mem_usage(fd, &o, &st);
+	close(fd);
+	kpy_free(info);
+	if (ret) {
+		msg(a, ML_ERROR, "%s: %s", a->in, st.message);
+		return EXIT_FAILED;
+	}
+	if (a->json)
+		print_usage_json(a, &st);
+	else
+		print_usage_table(a, &st);
+	return EXIT_DONE;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a;
@@ -443,6 +605,8 @@ int main(int argc, char **argv)
 		return do_rearrange(&a);
 	if (a.verify)
 		return do_verify(&a);
+	if (a.mem_usage)
+		return do_mem_usage(&a);
 	if (a.o.flattened && isatty(STDOUT_FILENO)) {
 		msg(&a, ML_ERROR, "-F writes a binary stream: redirect standard output");
 		return EXIT_FAILED;

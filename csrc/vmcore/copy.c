@@ -86,7 +86,7 @@ static int setup(struct kpy_copy_ctx *cx, int in_fd, int out_fd, const struct kp
 	if (o->dump_level > 1) {
 		if (!(cx->filter = calloc(1, sizeof(*cx->filter))))
 			return -ENOMEM;
-		ret = kpy_filter_init(cx->filter, &cx->in, o->dump_level, o->filter_window,
+		ret = kpy_filter_init(cx->filter, &cx->in, o->dump_level, o->filter_window, 0,
 				      st->message);
 	}
 	return ret;

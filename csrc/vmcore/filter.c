@@ -154,7 +154,7 @@ static void optional_keys(struct kpy_filter *f)
 }
 
 int kpy_filter_init(struct kpy_filter *f, struct kpy_elf *in, int level, uint64_t window,
-		    char *msg)
+		    int classes, char *msg)
 {
 	int ret;
 
@@ -198,6 +198,8 @@ int kpy_filter_init(struct kpy_filter *f, struct kpy_elf *in, int level, uint64_
 	f->keep = malloc(f->window / 8);
 	f->pages = malloc((CHUNK + 1) * f->sp_size);
 	f->frame = malloc(in->page_size);
+	if (classes && !(f->why = malloc(f->window)))
+		return -ENOMEM;
 	return f->keep && f->pages && f->frame ? 0 : -ENOMEM;
 }
 
@@ -206,7 +208,9 @@ void kpy_filter_fini(struct kpy_filter *f)
 	free(f->keep);
 	free(f->pages);
 	free(f->frame);
+	free(f->why);
 	f->keep = NULL;
+	f->why = NULL;
 	f->pages = f->frame = NULL;
 }
 
@@ -296,9 +300,9 @@ static void facts(const struct kpy_filter *f, uint64_t pfn, const unsigned char 
 	}
 }
 
-/* Frames to leave out starting at pfn (0: keep pfn). */
+/* Frames to leave out starting at pfn (0: keep pfn), and in *why the rule's class. */
 static uint64_t rule(const struct kpy_filter *f, uint64_t pfn, const unsigned char *sp,
-		     const unsigned char *next)
+		     const unsigned char *next, int *why)
 {
 	struct page_facts p;
 	int lvl = f->level;
@@ -309,28 +313,42 @@ static uint64_t rule(const struct kpy_filter *f, uint64_t pfn, const unsigned ch
 	uint64_t nr = 1ull << p.order;
 	int slab = is_slab(f, p.flags, p.mapcount);
 	int anon = !slab && (p.mapping & 1);
-	if ((lvl & 16) && !slab && p.mapcount == f->buddy_val)
+	int priv = (int)((p.flags >> f->pg_private) & 1);
+	if ((lvl & 16) && !slab && p.mapcount == f->buddy_val) {
+		*why = KPY_MU_FREE;
 		return p.priv < 40 ? 1ull << p.priv : 1;
-	if ((lvl & 6) && is_cache(f, p.flags) && !anon &&
-	    ((lvl & 4) || !((p.flags >> f->pg_private) & 1)))
+	}
+	if ((lvl & 6) && is_cache(f, p.flags) && !anon && ((lvl & 4) || !priv)) {
+		*why = priv ? KPY_MU_CACHE_PRIVATE : KPY_MU_CACHE;
 		return nr;
+	}
 	if ((lvl & 8) && (anon || (f->have_hugetlb_dtor && p.order && p.dtor == f->hugetlb_dtor) ||
-			  (f->have_hugetlb_val && p.mapcount == f->hugetlb_val)))
+			  (f->have_hugetlb_val && p.mapcount == f->hugetlb_val))) {
+		*why = KPY_MU_USER;
 		return nr;
-	if (f->have_hwpoison && ((p.flags >> f->pg_hwpoison) & 1))
+	}
+	if (f->have_hwpoison && ((p.flags >> f->pg_hwpoison) & 1)) {
+		*why = KPY_MU_HWPOISON;
 		return nr;
-	if (f->have_offline && !slab && p.mapcount == f->offline_val)
+	}
+	if (f->have_offline && !slab && p.mapcount == f->offline_val) {
+		*why = KPY_MU_OFFLINE;
 		return nr;
+	}
 	return 0;
 }
 
-static void clear_range(struct kpy_filter *f, uint64_t lo, uint64_t hi, uint64_t end)
+/* Leave out [lo, hi) of the window (up to end); the first rule to leave a frame out
+ * names its class, as makedumpfile counts it. */
+static void clear_range(struct kpy_filter *f, uint64_t lo, uint64_t hi, uint64_t end, int why)
 {
 	if (hi > end)
 		hi = end;
 	for (uint64_t p = lo; p < hi; p++) {
-		uint64_t i = p - f->win_start;
-		f->keep[i >> 6] &= ~(1ull << (i & 63));
+		uint64_t i = p - f->win_start, bit = 1ull << (i & 63);
+		if (f->why && (f->keep[i >> 6] & bit))
+			f->why[i] = (unsigned char)why;
+		f->keep[i >> 6] &= ~bit;
 	}
 }
 
@@ -341,10 +359,11 @@ static uint64_t lookback(struct kpy_filter *f, uint64_t s, uint64_t e)
 		uint64_t h = s & ~((1ull << o) - 1), map;
 		if (h == s || !(map = section_map(f, h)))
 			continue;
+		int why = KPY_MU_KERNEL;
 		read_pages(f, map, h, 2);
-		uint64_t nr = rule(f, h, f->pages, f->pages + f->sp_size);
+		uint64_t nr = rule(f, h, f->pages, f->pages + f->sp_size, &why);
 		if (h + nr > s) {
-			clear_range(f, s, h + nr, e);
+			clear_range(f, s, h + nr, e, why);
 			return h + nr;
 		}
 	}
@@ -373,9 +392,11 @@ static void classify_window(struct kpy_filter *f, uint64_t s, uint64_t e)
 		uint64_t i = 0;
 		while (i < n) {
 			const unsigned char *sp = f->pages + i * f->sp_size;
-			uint64_t nr = rule(f, pfn + i, sp, i + 1 < n + extra ? sp + f->sp_size : NULL);
+			int why = KPY_MU_KERNEL;
+			uint64_t nr = rule(f, pfn + i, sp, i + 1 < n + extra ? sp + f->sp_size : NULL,
+					   &why);
 			if (nr)
-				clear_range(f, pfn + i, pfn + i + nr, e);
+				clear_range(f, pfn + i, pfn + i + nr, e, why);
 			i += nr ? nr : 1;
 		}
 		pfn += i;
@@ -429,4 +450,13 @@ int kpy_filter_keep(struct kpy_filter *f, uint64_t pfn)
 	}
 	uint64_t i = pfn - f->win_start;
 	return (int)((f->keep[i >> 6] >> (i & 63)) & 1);
+}
+
+int kpy_filter_class(struct kpy_filter *f, uint64_t pfn)
+{
+	if (kpy_filter_keep(f, pfn))
+		return KPY_MU_KERNEL;
+	if (pfn >= f->memmap_end)
+		return KPY_MU_NO_MEMMAP;
+	return f->why[pfn - f->win_start];
 }

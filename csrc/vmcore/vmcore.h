@@ -183,6 +183,7 @@ struct kpy_filter {
 	char *msg;
 	uint64_t window, win_start, windows, unreadable;
 	uint64_t *keep;                       /* window bitmap: 1 = keep */
+	unsigned char *why;                   /* NULL, or per window frame: KPY_MU_* class */
 	unsigned char *pages;                 /* struct pages being classified */
 	unsigned char *frame;                 /* one input frame (page-table reads) */
 	uint64_t frame_pfn;
@@ -207,10 +208,13 @@ struct kpy_filter {
 
 /* Feature checks: -ENOTSUP with msg naming the VMCOREINFO key a requested bit needs. */
 int kpy_filter_init(struct kpy_filter *f, struct kpy_elf *in, int level, uint64_t window,
-		    char *msg);
+		    int classes, char *msg);
 void kpy_filter_fini(struct kpy_filter *f);
 /* 1 keep frame pfn, 0 leave it out. Frames are best asked for in increasing order. */
 int kpy_filter_keep(struct kpy_filter *f, uint64_t pfn);
+/* With classes: KPY_MU_KERNEL (kept), the class of the rule that left pfn out, or
+ * KPY_MU_NO_MEMMAP (above the last struct page: never part of a filtered dump). */
+int kpy_filter_class(struct kpy_filter *f, uint64_t pfn);
 
 /* ---- codec.c ---- */
 struct kpy_codec {

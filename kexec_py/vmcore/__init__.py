@@ -20,6 +20,12 @@ The kernel log, as vmcore-dmesg prints it::
 
     print(vmcore.dmesg("/var/crash/vmcore"), end="")
 
+What each dump level would keep of the running system, and the predicted size
+(makedumpfile --mem-usage; root)::
+
+    u = vmcore.mem_usage("/proc/kcore", compressions=("lzo",))
+    u.free, u.user, u.predict(31, compression="lzo")
+
 Rebuild a flattened stream (vmcore-copy -F ... | ssh host vmcore-copy -R FILE)::
 
     vmcore.rearrange(sys.stdin.buffer, "vmcore")
@@ -34,8 +40,9 @@ from .errors import (CorruptPageError, DumpFormatError, DumpWriteError,
                      IncompleteDumpError, OptionError, PageLostError, PageNotInDump,
                      VmcoreError)
 from .tool import executable
+from .usage import MemUsage, mem_usage
 
-__all__ = ["copy", "rearrange", "open", "dmesg", "Dump", "CopyStats", "VerifyStats", "FORMATS",
+__all__ = ["copy", "rearrange", "open", "dmesg", "mem_usage", "MemUsage", "Dump", "CopyStats", "VerifyStats", "FORMATS",
            "COMPRESSIONS", "executable", "VmcoreError", "OptionError", "DumpFormatError",
            "DumpWriteError", "IncompleteDumpError", "PageNotInDump", "PageLostError",
            "CorruptPageError"]

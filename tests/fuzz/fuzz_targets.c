@@ -8,7 +8,8 @@
  *               every codec, flattened), its notes, VMCOREINFO, runs, pages, and the
  *               x86_64 page-table walk on a hostile VMCOREINFO
  *   FUZZ_COPY   vmcore-copy at -d 31 (page classification on hostile mem_section and
- *               struct pages) into kdump-compressed, and -E into ELF, size-limited
+ *               struct pages) into kdump-compressed, and -E into ELF, size-limited;
+ *               then --mem-usage's classification, sampling and prediction
  *   FUZZ_DMESG  vmcore-dmesg: the three printk ring layouts
  *   FUZZ_FLAT   -R: rearranging a flattened stream
  *   FUZZ_ZSTD   the zstd decompressor kexec uses for compressed kernels
@@ -97,6 +98,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kpy_vmcore_copy(in, out, &o, &st);
 		close(out);
 		lseek(in, 0, SEEK_SET);
+	}
+	{
+		struct kpy_usage_opts uo = { KPY_CODEC_LZO, 64, NULL, 0 };
+		struct kpy_usage_stats us;
+		if (kpy_vmcore_mem_usage(in, &uo, &us) == 0)
+			for (int lvl = 0; lvl < 32; lvl += 15)
+				kpy_usage_predict(&us, lvl, lvl & 1 ? KPY_FMT_ELF : KPY_FMT_KDUMP,
+						  KPY_CODEC_LZO);
 	}
 #elif defined(FUZZ_FLAT)
 	{
