@@ -136,6 +136,7 @@ int kpy_dump_verify(struct kpy_dump *d, struct kpy_verify_stats *st, kpy_progres
                     void *arg);
 
 #define KPY_MU_CODECS ...
+#define KPY_MU_UNCOMPRESSED ...
 enum { KPY_MU_CACHE, KPY_MU_CACHE_PRIVATE, KPY_MU_USER, KPY_MU_FREE, KPY_MU_HWPOISON,
        KPY_MU_OFFLINE, KPY_MU_KERNEL, KPY_MU_NO_MEMMAP, KPY_MU_CLASSES };
 struct kpy_usage_opts {

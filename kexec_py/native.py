@@ -222,7 +222,7 @@ def vmcore_mem_usage(in_fd, *, codecs=(), sample_target=0, vmcoreinfo=None):
     """kpy_vmcore_mem_usage(): a UsageHandle; failures raise SyscallError."""
     opts = ffi.new("struct kpy_usage_opts *")
     for c in codecs:
-        opts.codecs |= CODECS[c]
+        opts.codecs |= CODECS[c] or lib.KPY_MU_UNCOMPRESSED
     opts.sample_target = sample_target or 0
     if vmcoreinfo is not None:
         info_buf = ffi.from_buffer(vmcoreinfo)

@@ -137,9 +137,11 @@ enum {
 	KPY_MU_CLASSES
 };
 #define KPY_MU_CODECS 5         /* slots: none, zlib, lzo, zstd, snappy (kpy_codecs order) */
+#define KPY_MU_UNCOMPRESSED 0x40000000   /* in kpy_usage_opts.codecs: no codec but none */
 
 struct kpy_usage_opts {
-	int codecs;               /* KPY_CODEC_* bits to sample; 0: every available codec */
+	int codecs;               /* KPY_CODEC_* bits to sample (KPY_MU_UNCOMPRESSED alone:
+				     none); 0: every available codec */
 	uint64_t sample_target;   /* about this many frames sampled (0: 16384) */
 	const char *vmcoreinfo;   /* NULL, or VMCOREINFO text that supplies or replaces the */
 	size_t vmcoreinfo_len;    /* input's */

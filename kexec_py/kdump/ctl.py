@@ -15,7 +15,8 @@ from .. import rootfs
 from ..errors import KexecError
 from ..load import state
 from ..load.loader import LoadSpec, Loader
-from . import config, crashkernel, mkdumprd, plan as planmod, rebuild, sysconfig, target
+from . import (config, crashkernel, dumpsize, mkdumprd, plan as planmod, rebuild, sysconfig,
+               target)
 
 LOCK_PATH = "/run/lock/kdump"
 STATUS_PATH = "/var/lib/kdump/vmcore-creation.status"
@@ -332,6 +333,7 @@ class Kdumpctl:
                                    p.host_path(p.initrd_path))
         for line in est.lines():
             print(line, file=self.out)
+        print(dumpsize.predict(self.root, p.collector).line(), file=self.out)
         return 0
 
     def get_default_crashkernel(self):

@@ -4,7 +4,9 @@ Local file systems: the device (node, LABEL=, UUID=, PARTUUID=, PARTLABEL=) is m
 listed in /etc/fstab, `<mount point><path>` exists and is writable, and a warning when it
 has less free space than the machine has RAM. nfs: the export is HOST:/PATH. ssh: the
 host takes our key and `mkdir -p <path>` (retried while the network comes up). raw: the
-device exists and can be read.
+device exists and can be read. Where a local or mounted nfs target has less free space
+than the machine has RAM, the dump's size is predicted (dumpsize.py) and the warning
+compares with that instead.
 """
 import os
 import subprocess
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .. import rootfs
 from ..errors import KexecError
+from . import dumpsize
 
 BY = {"LABEL": "by-label", "UUID": "by-uuid", "PARTUUID": "by-partuuid",
       "PARTLABEL": "by-partlabel"}
@@ -104,7 +107,26 @@ def mem_total(root):
     return 0
 
 
-def _check_dir(root, mnt, path, check):
+def _check_space(root, save, free, col, check):
+    """Warn when the dump may not fit: free space against the predicted dump size, which
+    is only worth computing when free space is short of RAM (a dump never outgrows it)."""
+    ram = mem_total(root)
+    if not ram or free >= ram:
+        return
+    pred = dumpsize.predict(root, col) if col is not None else None
+    if pred is not None and pred.bytes is not None:
+        if free < pred.bytes:
+            check.warnings.append(
+                "Dump path %s has %d MiB free, less than the %d MiB predicted for the dump "
+                "(%s): it may not fit" % (save, free >> 20, -(-pred.bytes >> 20), pred.what))
+        return
+    check.warnings.append("Dump path %s has %d MiB free, less than the %d MiB of RAM: a "
+                          "dump may not fit%s" % (save, free >> 20, ram >> 20,
+                                                  " (its size is not predicted: %s)" % pred.why
+                                                  if pred else ""))
+
+
+def _check_dir(root, mnt, path, check, col=None):
     save = os.path.normpath(os.path.join(mnt, path.lstrip("/")))
     check.save_dir = save
     full = rootfs.join(root, save)
@@ -116,18 +138,14 @@ def _check_dir(root, mnt, path, check):
         st = os.statvfs(full)
     except OSError:
         return
-    free = st.f_bavail * st.f_frsize
-    ram = mem_total(root)
-    if ram and free < ram:
-        check.warnings.append("Dump path %s has %d MiB free, less than the %d MiB of RAM: a "
-                              "dump may not fit" % (save, free >> 20, ram >> 20))
+    _check_space(root, save, st.f_bavail * st.f_frsize, col, check)
 
 
-def check_local(root, target, path):
+def check_local(root, target, path, col=None):
     check = Check()
     if target.kind == "rootfs":
         check.mount_point = "/"
-        _check_dir(root, "/", path, check)
+        _check_dir(root, "/", path, check, col)
         return check
     if target.from_dracut_mount:
         check.mount_point = target.mount_point
@@ -147,11 +165,11 @@ def check_local(root, target, path):
         check.warnings.append("Dump target %s is not mounted now; %s%s is checked when the "
                               "capture initramfs is built" % (target.spec, mnt, path))
         return check
-    _check_dir(root, mnt, path, check)
+    _check_dir(root, mnt, path, check, col)
     return check
 
 
-def check_nfs(root, target, path):
+def check_nfs(root, target, path, col=None):
     check = Check()
     host, sep, export = target.spec.partition(":")
     if not target.from_dracut_mount and (not sep or not host or not export.startswith("/")):
@@ -159,7 +177,7 @@ def check_nfs(root, target, path):
     for dev, mnt, fstype, _ in mounts(root):
         if dev == target.spec and fstype.startswith("nfs"):
             check.mount_point = mnt
-            _check_dir(root, mnt, path, check)
+            _check_dir(root, mnt, path, check, col)
             return check
     check.warnings.append("nfs export %s is not mounted here; it is mounted and checked in "
                           "the capture kernel only" % target.spec)
@@ -215,9 +233,9 @@ def preflight(plan, ssh_retry_seconds=SSH_RETRY_SECONDS, run=None):
     """Check the plan's target; returns a Check, raises TargetError."""
     t, root, path = plan.target, plan.root, plan.config.dump_path
     if t.kind in ("rootfs", "fs"):
-        return check_local(root, t, path)
+        return check_local(root, t, path, plan.collector)
     if t.kind == "nfs":
-        return check_nfs(root, t, path)
+        return check_nfs(root, t, path, plan.collector)
     if t.kind == "ssh":
         return check_ssh(root, t, path, plan.config.sshkey, ssh_retry_seconds, run)
     if t.kind == "raw":

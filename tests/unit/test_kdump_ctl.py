@@ -394,6 +394,22 @@ def test_reset_crashkernel_on_the_knowledge_base_grub_conf(kroot):
     assert kroot.read("/boot/grub/grub.conf") == new
 
 
+def test_estimate_predicts_the_dump_from_kcore(kroot, tmp_path):
+    """`kdumpctl estimate` ends with the size vmcore-copy --mem-usage predicts for the
+    configured collector, from the running system's /proc/kcore."""
+    import shutil
+    from kexec_py import vmcore
+    from tests.unit.test_vmcore_levels import build
+    src = build().write(str(tmp_path / "vmcore"))
+    shutil.copy(src, kroot.p("/proc/kcore"))
+    code, out, err = run(kroot, "estimate")
+    assert code == 0, err
+    want = -(-vmcore.mem_usage(src).predict(31, compression="lzo") // (1 << 20))
+    last = out.splitlines()[-1]
+    assert last.startswith("Predicted dump size: %dM (dump level 31, kdump-compressed, lzo; "
+                           "vmcore-copy --mem-usage /proc/kcore in " % want), last
+
+
 def test_reset_crashkernel_bad_kernel_is_one_line(kroot):
     kroot.write("/boot/grub/grub.conf", KB_GRUB_CONF)
     code, out, err = run(kroot, "reset-crashkernel", "--kernel=/boot/vmlinuz-nope")
@@ -412,6 +428,7 @@ def test_showmem_and_estimate(kroot):
     assert any(l.startswith("Recommended crashkernel: ") for l in lines)
     assert any(l.startswith("Kernel image size:   ") for l in lines)
     assert any(l.startswith("Initramfs size:      ") for l in lines)
+    assert lines[-1] == "Predicted dump size: unknown (/proc/kcore does not exist)"
     kroot.no_crash_reserve()
     code, out, err = run(kroot, "showmem")
     assert code == 0 and "No memory reserved for crash kernel" in out

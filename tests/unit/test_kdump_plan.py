@@ -289,6 +289,34 @@ def test_free_space_warning(root, monkeypatch):
     assert any("less than the 1048576 MiB of RAM" in w for w in check.warnings)
 
 
+def test_free_space_is_checked_against_the_predicted_dump_size(root, monkeypatch, tmp_path):
+    """Short of RAM, the free space is compared with what vmcore-copy --mem-usage predicts
+    from /proc/kcore (here a synthetic kernel's memory) for the configured collector."""
+    import shutil
+    from collections import namedtuple
+    from kexec_py import vmcore
+    from tests.unit.test_vmcore_levels import build
+    src = build().write(str(tmp_path / "vmcore"))
+    root.mkdir("/proc")
+    shutil.copy(src, root.p("/proc/kcore"))
+    root.mkdir("/var/crash")
+    root.write("/proc/meminfo", "MemTotal:       %d kB\n" % (1 << 40 >> 10))
+    p = local_plan(root, "core_collector makedumpfile -l --message-level 7 -d 31\n")
+    assert target.preflight(p).warnings == []          # 1 TiB of RAM, a 2 MiB dump
+    want = vmcore.mem_usage(src).predict(31, compression="lzo")
+    Fs = namedtuple("Fs", "f_bavail f_frsize")
+    monkeypatch.setattr(target.os, "statvfs", lambda path: Fs(1, 1 << 20))
+    warnings = target.preflight(p).warnings
+    assert warnings == ["Dump path /var/crash has 1 MiB free, less than the %d MiB predicted "
+                        "for the dump (dump level 31, kdump-compressed, lzo): it may not fit"
+                        % -(-want >> 20)]
+    p = local_plan(root, "core_collector cp\n")          # the whole ELF /proc/vmcore
+    assert "(dump level 0, ELF)" in target.preflight(p).warnings[0]
+    os.unlink(root.p("/proc/kcore"))
+    assert "its size is not predicted: /proc/kcore does not exist" in \
+        target.preflight(p).warnings[0]
+
+
 def test_ssh_checks(root):
     p = local_plan(root, "ssh kdump@10.0.2.2\npath /dumps\n")
     with pytest.raises(KexecError, match="kdumpctl propagate"):
