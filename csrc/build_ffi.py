@@ -144,6 +144,7 @@ struct kpy_usage_opts {
     uint64_t sample_target;
     const char *vmcoreinfo;
     size_t vmcoreinfo_len;
+    const char *iomem;
 };
 struct kpy_usage_stats {
     uint32_t page_size;
@@ -151,6 +152,7 @@ struct kpy_usage_stats {
     uint64_t notes_size;
     uint64_t pages_total;
     uint64_t nr_runs;
+    uint64_t crash_reserved;
     uint64_t pages[...];
     uint64_t zero;
     uint64_t elf_zero_out;

@@ -4,6 +4,7 @@ Each wrapper raises SyscallError (an OSError with errno and the call's name) on 
 so callers never see the C library's -errno convention.
 """
 import errno
+import os
 
 from ._native import ffi, lib
 from .errors import SyscallError
@@ -207,6 +208,7 @@ class UsageHandle:
         self.page_size = st.page_size
         self.pages = {name: st.pages[i] for i, name in enumerate(MU_CLASSES)}
         self.pages_total = st.pages_total
+        self.crash_reserved = st.crash_reserved
         self.zero = st.zero
         self.stride = st.stride
         self.seconds = st.elapsed_ns / 1e9
@@ -218,9 +220,13 @@ class UsageHandle:
         return None if n < 0 else n
 
 
-def vmcore_mem_usage(in_fd, *, codecs=(), sample_target=0, vmcoreinfo=None):
+def vmcore_mem_usage(in_fd, *, codecs=(), sample_target=0, vmcoreinfo=None, iomem=None):
     """kpy_vmcore_mem_usage(): a UsageHandle; failures raise SyscallError."""
     opts = ffi.new("struct kpy_usage_opts *")
+    iomem_buf = None
+    if iomem is not None:
+        iomem_buf = ffi.new("char[]", os.fsencode(iomem))
+        opts.iomem = iomem_buf
     for c in codecs:
         opts.codecs |= CODECS[c] or lib.KPY_MU_UNCOMPRESSED
     opts.sample_target = sample_target or 0

@@ -145,6 +145,10 @@ struct kpy_usage_opts {
 	uint64_t sample_target;   /* about this many frames sampled (0: 16384) */
 	const char *vmcoreinfo;   /* NULL, or VMCOREINFO text that supplies or replaces the */
 	size_t vmcoreinfo_len;    /* input's */
+	/* A /proc/iomem-format file whose "Crash kernel" ranges are left out, as the capture
+	 * kernel's /proc/vmcore leaves them out; NULL: /proc/iomem when the input is on
+	 * procfs (/proc/kcore), else none */
+	const char *iomem;
 };
 
 struct kpy_usage_stats {
@@ -153,6 +157,7 @@ struct kpy_usage_stats {
 	uint64_t notes_size;      /* bytes of PT_NOTE a kdump dump's sub header carries */
 	uint64_t pages_total;     /* frames below the last struct page (makedumpfile's total) */
 	uint64_t nr_runs;         /* runs of present frames (an ELF dump's PT_LOADs, about) */
+	uint64_t crash_reserved;  /* frames left out: the capture kernel's reserve */
 	uint64_t pages[KPY_MU_CLASSES];
 	uint64_t zero;            /* all-zero frames among KPY_MU_KERNEL (makedumpfile's ZERO) */
 	uint64_t elf_zero_out;    /* of them, those an ELF dump at level 31 leaves out (runs

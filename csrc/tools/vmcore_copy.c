@@ -480,8 +480,9 @@ static void print_usage_json(const struct args *a, const struct kpy_usage_stats 
 	printf("{\"page_size\": %u, \"total_pages\": %llu, \"zero\": %llu, "
 	       "\"non_pri_cache\": %llu, \"pri_cache\": %llu, \"user\": %llu, \"free\": %llu, "
 	       "\"hwpoison\": %llu, \"offline\": %llu, \"kern_data\": %llu, "
-	       "\"no_memmap\": %llu, \"sample_stride\": %llu, \"seconds\": %.6f, "
-	       "\"predicted\": {", st->page_size, (unsigned long long)st->pages_total,
+	       "\"no_memmap\": %llu, \"crash_reserved\": %llu, \"sample_stride\": %llu, "
+	       "\"seconds\": %.6f, \"predicted\": {", st->page_size,
+	       (unsigned long long)st->pages_total,
 	       (unsigned long long)st->zero, (unsigned long long)st->pages[KPY_MU_CACHE],
 	       (unsigned long long)st->pages[KPY_MU_CACHE_PRIVATE],
 	       (unsigned long long)st->pages[KPY_MU_USER],
@@ -489,7 +490,8 @@ static void print_usage_json(const struct args *a, const struct kpy_usage_stats 
 	       (unsigned long long)st->pages[KPY_MU_HWPOISON],
 	       (unsigned long long)st->pages[KPY_MU_OFFLINE],
 	       (unsigned long long)(st->pages[KPY_MU_KERNEL] - st->zero),
-	       (unsigned long long)st->pages[KPY_MU_NO_MEMMAP], (unsigned long long)st->stride,
+	       (unsigned long long)st->pages[KPY_MU_NO_MEMMAP],
+	       (unsigned long long)st->crash_reserved, (unsigned long long)st->stride,
 	       (double)st->elapsed_ns / 1e9);
 	for (int i = 0; i < nl; i++) {
 		printf("%s\"%d\": {\"elf\": %lld", i ? ", " : "", lv[i],

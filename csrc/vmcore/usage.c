@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 
 #include "vmcore.h"
 
@@ -23,6 +24,8 @@
 #define ELF_EHDR 64
 #define KDUMP_SUB_HDR 104
 #define KDUMP_DESC 24
+#define PROC_SUPER_MAGIC 0x9fa0
+#define MAX_RESERVES 16
 
 struct usage {
 	struct kpy_elf in;
@@ -35,6 +38,8 @@ struct usage {
 	const struct kpy_run *r;
 	uint64_t pfn, n;
 	uint64_t last_kept, zrun;     /* the ELF writer's zero runs among kept frames */
+	uint64_t reserve[MAX_RESERVES][2];   /* frames [lo, hi) of the crash kernel's reserve */
+	int nreserve;
 	unsigned char cls[READ_FRAMES], sample[READ_FRAMES];
 };
 
@@ -168,6 +173,42 @@ static int want_frame(struct usage *u, const struct kpy_run *r, uint64_t pfn, in
 	return 0;
 }
 
+/* The "Crash kernel" ranges of an iomem-format file (hex start-end, inclusive). Lines
+ * that do not parse are skipped; a reader without root sees 0-0 ranges, which leave out
+ * nothing. */
+static int read_reserves(struct usage *u, const char *path)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len;
+	int ret = kpy_read_file(path, 1u << 20, &text, &len);
+
+	if (ret) {
+		KPY_MSG(u->st->message, "cannot read %s (the crash kernel's reserve): %s", path,
+			strerror(-ret));
+		return ret;
+	}
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long a, b;
+		int n = 0;
+		if (sscanf(line, " %llx-%llx : %n", &a, &b, &n) != 2 || !n ||
+		    strcmp(line + n, "Crash kernel") || b <= a || u->nreserve == MAX_RESERVES)
+			continue;
+		u->reserve[u->nreserve][0] = a / u->in.page_size;
+		u->reserve[u->nreserve][1] = b / u->in.page_size + 1;
+		u->nreserve++;
+	}
+	kpy_free(text);
+	return 0;
+}
+
+static int reserved(const struct usage *u, uint64_t pfn)
+{
+	for (int i = 0; i < u->nreserve; i++)
+		if (pfn >= u->reserve[i][0] && pfn < u->reserve[i][1])
+			return 1;
+	return 0;
+}
+
 static int scan(struct usage *u)
 {
 	struct kpy_usage_stats *st = u->st;
@@ -177,6 +218,10 @@ static int scan(struct usage *u)
 	for (size_t k = 0; k < u->in.nruns && !ret; k++) {
 		const struct kpy_run *r = &u->in.runs[k];
 		for (uint64_t pfn = r->pfn; pfn < r->pfn + r->count && !ret; pfn++, idx++) {
+			if (u->nreserve && reserved(u, pfn)) {
+				st->crash_reserved++;
+				continue;
+			}
 			int cls = kpy_filter_class(&u->filter, pfn);
 			int sample = idx % st->stride == 0;
 			st->pages[cls]++;
@@ -207,6 +252,12 @@ static int setup(struct usage *u, int fd, const struct kpy_usage_opts *o)
 		return -ENOTSUP;
 	}
 	if ((ret = kpy_filter_init(&u->filter, &u->in, 31, 0, 1, st->message)))
+		return ret;
+	struct statfs sfs;
+	const char *iomem = o->iomem;
+	if (!iomem && fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC)
+		iomem = "/proc/iomem";
+	if (iomem && (ret = read_reserves(u, iomem)))
 		return ret;
 	st->page_size = u->in.page_size;
 	st->max_pfn = u->in.max_pfn;

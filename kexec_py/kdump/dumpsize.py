@@ -43,8 +43,10 @@ def predict(root, col, source=None):
     path = source or rootfs.join(root, KCORE)
     if not os.path.exists(path):
         return Prediction(what=what, why="%s does not exist" % KCORE)
+    iomem = rootfs.join(root, "/proc/iomem")
     try:
-        u = vmcore.mem_usage(path, compressions=(codec,))
+        u = vmcore.mem_usage(path, compressions=(codec,),
+                             iomem=iomem if os.path.exists(iomem) else None)
     except (KexecError, OSError) as e:
         why = str(e)
         if isinstance(e, PermissionError):

@@ -30,6 +30,7 @@ class MemUsage:
         self.offline = p["offline"]
         self.kern_data = p["kernel"] - handle.zero
         self.no_memmap = p["no_memmap"]         #: frames above the last struct page
+        self.crash_reserved = handle.crash_reserved   #: the capture kernel's, left out
         self.sample_stride = handle.stride
         self.seconds = handle.seconds
 
@@ -49,10 +50,13 @@ class MemUsage:
 
 def mem_usage(src: Union[str, "os.PathLike[str]", int] = "/proc/kcore", *,
               compressions: Sequence[str] = (), sample_target: int = 0,
-              vmcoreinfo: Optional[Union[str, bytes]] = None) -> MemUsage:
+              vmcoreinfo: Optional[Union[str, bytes]] = None,
+              iomem: Optional[str] = None) -> MemUsage:
     """Count src's pages by class (src: /proc/kcore of the running system, as root, or
     any vmcore the copier reads) and compress a sample with each of compressions (all
-    available when empty). Raises DumpFormatError naming src (no VMCOREINFO, unreadable)."""
+    available when empty). The "Crash kernel" ranges of iomem (default: /proc/iomem when
+    src is on procfs) are left out, as /proc/vmcore will not hold them. Raises
+    DumpFormatError naming src (no VMCOREINFO, unreadable)."""
     for c in compressions:
         if c not in COMPRESSIONS or (c != "none" and not native.codec_available(c)):
             raise OptionError("compression %r is not available" % (c,))
@@ -60,7 +64,8 @@ def mem_usage(src: Union[str, "os.PathLike[str]", int] = "/proc/kcore", *,
     try:
         return MemUsage(native.vmcore_mem_usage(fd, codecs=[c for c in compressions],
                                                 sample_target=sample_target,
-                                                vmcoreinfo=_info_bytes(vmcoreinfo)))
+                                                vmcoreinfo=_info_bytes(vmcoreinfo),
+                                                iomem=iomem))
     except native.SyscallError as e:
         raise from_native(e, name) from None
     finally:

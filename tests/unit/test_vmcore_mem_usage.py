@@ -161,3 +161,23 @@ def test_unreadable_input_says_root_is_needed(source, shared_tmp):  # noqa: F811
 def test_bad_command_lines(argv):
     proc = run(*argv, check=1)
     assert b"Usage:" in proc.stderr
+
+
+def test_the_crash_kernels_reserve_is_left_out(source, tmp_path):
+    """/proc/vmcore never holds the capture kernel's own reserve, so neither does the
+    count: the "Crash kernel" ranges of /proc/iomem (any indentation) are left out."""
+    s, path = source
+    frames = s.frames()
+    lo = next(p for p in frames if all(p + i in frames for i in range(256)) and p > 0x600)
+    iomem = tmp_path / "iomem"
+    iomem.write_text("00001000-0009fbff : System RAM\n"
+                     "  %08x-%08x : Crash kernel\n"
+                     "  00000000-00000000 : Crash kernel\n"      # as a non-root reader sees it
+                     "garbage\n" % (lo * 4096, (lo + 256) * 4096 - 1))
+    whole, cut = vmcore.mem_usage(path), vmcore.mem_usage(path, iomem=str(iomem))
+    assert whole.crash_reserved == 0 and cut.crash_reserved == 256
+    assert cut.total_pages == whole.total_pages - 256
+    gone = set(range(lo, lo + 256))
+    assert cut.zero == whole.zero - len([p for p in gone - excluded(31) if not any(s.page(p))])
+    with pytest.raises(vmcore.DumpFormatError, match="cannot read .*none .the crash kernel"):
+        vmcore.mem_usage(path, iomem=str(tmp_path / "none"))
