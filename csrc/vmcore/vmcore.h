@@ -15,6 +15,7 @@
  *   kdump_in.c, dump.c   reading dumps back (Python open(), --verify)
  *   flat.c       flattened stream: rearrange (-R)
  *   kdump_view.c, xc_core.c   kdump-compressed and Xen xc_core inputs as runs of frames
+ *   usage.c      --mem-usage: page classes counted, dump sizes predicted (no output)
  */
 #ifndef KPY_VMCORE_H
 #define KPY_VMCORE_H
