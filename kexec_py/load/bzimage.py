@@ -5,7 +5,6 @@ path (load/kexec_load.py) hands the new kernel: the boot_params zero page with t
 command line, initrd, e820 map (and its setup_data extension), ACPI RSDP and screen_info.
 """
 import struct
-from collections import namedtuple
 
 SETUP_HEADER_OFFSET = 0x1F1
 BOOT_FLAG = 0xAA55
@@ -39,11 +38,26 @@ SETUP_HEADER = struct.Struct("<" + "".join(code for _, code in _FIELDS))
 assert SETUP_HEADER_OFFSET + SETUP_HEADER.size == 0x26C
 
 
-class SetupHeader(namedtuple("SetupHeader", [name for name, _ in _FIELDS])):
-    """The setup header's fields in boot.rst order (a namedtuple: immutable, and cheap
-    to define at start-up, which a dataclass is not)."""
+class SetupHeader:
+    """The setup header's fields in boot.rst order, read-only. (A plain class: a
+    dataclass or a namedtuple would import modules that cost `kexec -l` start-up.)"""
 
-    __slots__ = ()
+    __slots__ = tuple(name for name, _ in _FIELDS)
+
+    def __init__(self, *values):
+        for name, value in zip(self.__slots__, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("the setup header is read-only")
+
+    def __eq__(self, other):
+        return type(other) is SetupHeader and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __repr__(self):
+        return "SetupHeader(%s)" % ", ".join("%s=%r" % (n, getattr(self, n))
+                                             for n in self.__slots__)
 
     @property
     def protocol(self):
