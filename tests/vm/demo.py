@@ -35,6 +35,9 @@ def main():
     print("$ echo c > /proc/sysrq-trigger     # ... capture kernel, reboot ...")
     print("$ kdumpctl status")
     print(f["status2"][1].rstrip())
+    if f["predicted"]:
+        print("(before the crash, kdumpctl estimate predicted a %d MiB dump)"
+              % (f["predicted"] >> 20))
     print("\nsteps (guest clock, TCG):")
     for step, seconds in f["times"].items():
         print("  %-72s %6.1f s" % (step, seconds))

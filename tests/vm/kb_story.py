@@ -92,7 +92,14 @@ def run_story(workdir, crashkernel="256M", memory="768M"):
         times["first boot: kernel start to the test's script (guest uptime)"] = \
             g.driver_uptime(1)
     facts["times"] = times
+    m = PREDICTED.search(facts["estimate"][1] or "")
+    facts["predicted"] = int(m.group(1)) << 20 if m else None
     return facts
+
+
+# kdumpctl estimate's last line: vmcore-copy --mem-usage's prediction for the collector
+PREDICTED = re.compile(r"^Predicted dump size: (\d+)M \(dump level 31, kdump-compressed, "
+                       r"lzo;", re.M)
 
 
 DIR_NAME = re.compile(r"^127\.0\.0\.1-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d$")

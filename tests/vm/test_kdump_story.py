@@ -1,7 +1,8 @@
 """Scenario c: the knowledge-base story in a systemd guest, as `make demo` runs it (see
 kb_story.py): enable --now kdump, status 0, a sysrq crash, the dump saved on the root file
 system by our capture initramfs, status after the reboot; the dump read by crash, drgn and
-our vmcore-dmesg."""
+our vmcore-dmesg. `kdumpctl estimate`, run before the crash, predicted the dump's size
+(vmcore-copy --mem-usage on /proc/kcore) within 25% of the vmcore then saved."""
 import os
 import subprocess
 
@@ -36,6 +37,11 @@ def test_knowledge_base_story(tmp_path):
     with vmcore.open(path) as dump:
         assert dump.dump_level == 31
         release = dump.vmcoreinfo["OSRELEASE"]
+    size = os.path.getsize(path)
+    print("kdumpctl estimate predicted %s bytes (rounded up to MiB); the vmcore has %d"
+          % (f["predicted"], size))
+    assert f["predicted"] is not None, "no prediction in kdumpctl estimate:\n%s" % out
+    assert abs(f["predicted"] - size) <= 0.25 * size + (1 << 20), (f["predicted"], size)
     check_drgn(path)
     crash = subprocess.run(["crash", "--osrelease", path], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, universal_newlines=True)
