@@ -34,6 +34,7 @@ struct usage {
 	struct kpy_codec codec[KPY_MU_CODECS];
 	int have_codec[KPY_MU_CODECS];
 	unsigned char *buf, *out;
+	size_t out_cap;
 	/* frames waiting to be read: [pfn, pfn + n) of run r, with their classes */
 	const struct kpy_run *r;
 	uint64_t pfn, n;
@@ -73,6 +74,15 @@ static int codecs_init(struct usage *u, int want)
 		if ((ret = kpy_codec_init(&u->codec[s], c, u->in.page_size)))
 			break;
 		u->have_codec[s] = 1;
+		if (u->codec[s].bound > u->out_cap) {       /* compress() writes up to bound */
+			unsigned char *out = realloc(u->out, u->codec[s].bound);
+			if (!out) {
+				ret = -ENOMEM;
+				break;
+			}
+			u->out = out;
+			u->out_cap = u->codec[s].bound;
+		}
 		long n = kpy_codec_compress(&u->codec[s], zero, u->out);
 		if (n < 0)
 			ret = (int)n;
@@ -266,7 +276,8 @@ static int setup(struct usage *u, int fd, const struct kpy_usage_opts *o)
 	uint64_t target = o->sample_target ? o->sample_target : SAMPLE_TARGET;
 	st->stride = u->in.nr_frames / target > 1 ? u->in.nr_frames / target : 1;
 	u->buf = malloc((size_t)READ_FRAMES * u->in.page_size);
-	u->out = malloc(2 * (size_t)u->in.page_size + 4096);
+	u->out_cap = 2 * (size_t)u->in.page_size;
+	u->out = malloc(u->out_cap);
 	if (!u->buf || !u->out)
 		return -ENOMEM;
 	return codecs_init(u, o->codecs);
