@@ -76,16 +76,17 @@ def fast_parse(argv):
             values["kernel"] = word
             continue
         name, eq, attached = word.partition("=")
-        spec = OPTIONS.get(name if eq and name.startswith("--") else word)
+        long_eq = bool(eq) and name.startswith("--")   # --option=VALUE
+        spec = OPTIONS.get(name if long_eq else word)
         if spec is None:
             return None
         dest, kind = spec
         if kind is True or kind[:6] == "const:":
-            if eq and name.startswith("--"):
+            if long_eq:
                 return None                      # argparse: "ignored explicit argument"
             values[dest] = True if kind is True else kind[6:]
             continue
-        if eq and name.startswith("--"):
+        if long_eq:
             value = attached
         elif i < n and not argv[i].startswith("-"):
             value = argv[i]

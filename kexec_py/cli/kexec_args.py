@@ -10,8 +10,7 @@ import sys
 
 from .. import __version__
 from ..errors import EXIT_USAGE
-
-PROG = "kexec"
+from .kexec import PROG
 
 DESCRIPTION = """\
 Load a Linux kernel and boot straight into it without going through the firmware, or load
