@@ -156,12 +156,19 @@ static int write_bitmaps(struct kpy_copy_ctx *cx, struct kdump_w *w, uint64_t *k
 	return ret;
 }
 
+void kpy_kdump_blocks(uint64_t bs, uint64_t notes_size, uint64_t max_pfn,
+		      uint64_t *sub_blocks, uint64_t *bitmap_blocks)
+{
+	*sub_blocks = (SUB_HDR_SIZE + notes_size + bs - 1) / bs;
+	*bitmap_blocks = ((max_pfn + 7) / 8 + bs - 1) / bs;
+}
+
 static void layout(struct kpy_copy_ctx *cx, struct kdump_w *w)
 {
 	w->bs = cx->page_size;
-	w->sub_blocks = (SUB_HDR_SIZE + cx->in.notes.size + w->bs - 1) / w->bs;
 	w->bitmap_bytes = (cx->in.max_pfn + 7) / 8;
-	w->bitmap_blocks = (w->bitmap_bytes + w->bs - 1) / w->bs;
+	kpy_kdump_blocks(w->bs, cx->in.notes.size, cx->in.max_pfn, &w->sub_blocks,
+			 &w->bitmap_blocks);
 	w->bitmap1_off = (1 + w->sub_blocks) * w->bs;
 	w->bitmap2_off = w->bitmap1_off + w->bitmap_blocks * w->bs;
 	w->table_off = w->bitmap2_off + w->bitmap_blocks * w->bs;

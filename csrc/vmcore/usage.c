@@ -22,7 +22,6 @@
 #define SAMPLE_TARGET 16384
 #define ELF_PHDR 56
 #define ELF_EHDR 64
-#define KDUMP_SUB_HDR 104
 #define KDUMP_DESC 24
 #define PROC_SUPER_MAGIC 0x9fa0
 #define MAX_RESERVES 16
@@ -391,8 +390,8 @@ int64_t kpy_usage_predict(const struct kpy_usage_stats *st, int level, int forma
 		return (int64_t)(ELF_EHDR + (double)(st->nr_runs + 1) * ELF_PHDR +
 				 (double)st->notes_size + data);
 	}
-	uint64_t sub = (KDUMP_SUB_HDR + st->notes_size + st->page_size - 1) / st->page_size;
-	uint64_t bitmap = ((st->max_pfn + 7) / 8 + st->page_size - 1) / st->page_size;
+	uint64_t sub, bitmap;
+	kpy_kdump_blocks(st->page_size, st->notes_size, st->max_pfn, &sub, &bitmap);
 	double head = (double)(1 + sub + 2 * bitmap) * bs + ((level & 1) ? bs : 0);
 	return (int64_t)(head + kept * KDUMP_DESC + data);
 }

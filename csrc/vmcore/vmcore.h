@@ -330,6 +330,9 @@ struct kpy_writer_ops {
 };
 
 extern const struct kpy_writer_ops kpy_kdump_writer;
+/* kdump_out.c's layout: blocks of the sub header with the notes, and of each bitmap */
+void kpy_kdump_blocks(uint64_t bs, uint64_t notes_size, uint64_t max_pfn,
+		      uint64_t *sub_blocks, uint64_t *bitmap_blocks);
 extern const struct kpy_writer_ops kpy_elf_writer;
 
 int kpy_next_batch(struct kpy_copy_ctx *cx, struct kpy_batch *b);
