@@ -117,8 +117,9 @@ install-files:
 	done
 	@# The C tools (vmcore-copy, vmcore-dmesg) go on PATH as themselves, replacing pip's
 	@# Python wrappers: the capture initramfs and shell users need no Python for them.
+	@# kdump-insmod stays in the package: only mkdumprd puts it in the capture image.
 	for tool in $$(find $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib64 \
-			-path '*/kexec_py/libexec/*' -type f 2>/dev/null); do \
+			-path '*/kexec_py/libexec/vmcore-*' -type f 2>/dev/null); do \
 		name=$$(basename "$$tool"); \
 		rm -f $(DESTDIR)$(BINDIR)/"$$name"; \
 		install -m 0755 "$$tool" $(DESTDIR)$(SBINDIR)/"$$name" || exit 1; \

@@ -72,6 +72,9 @@ EXECUTABLES["vmcore-copy"] = dict(sources=["tools/vmcore_copy.c"] + VMCORE_SOURC
 EXECUTABLES["vmcore-dmesg"] = dict(sources=["tools/vmcore_dmesg.c"] + VMCORE_SOURCES,
                                    macros=_VMCORE_MACROS, libraries=_VMCORE_LIBS)
 
+# kdump-insmod: the capture initramfs's module loader (no kmod, so no libcrypto there)
+EXECUTABLES["kdump-insmod"] = dict(sources=["tools/kdump_insmod.c"], macros=[], libraries=[])
+
 PURGATORY_SOURCES = ("purgatory/entry.S", "purgatory/purgatory.c", "purgatory/sha256.c")
 PURGATORY_CFLAGS = (
     "-O2", "-Wall", "-Wextra", "-std=gnu11", "-ffreestanding", "-fno-builtin",

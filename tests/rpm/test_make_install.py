@@ -24,6 +24,7 @@ EXPECTED = {
     "/usr/lib/dracut/modules.d/99kexec-py-kdump": "drwxr-xr-x",
     "/usr/lib/dracut/modules.d/99kexec-py-kdump/kdump-capture-hook.sh": "-rwxr-xr-x",
     "/usr/lib/dracut/modules.d/99kexec-py-kdump/kdump-capture.sh": "-rwxr-xr-x",
+    "/usr/lib/dracut/modules.d/99kexec-py-kdump/kdump-init.sh": "-rwxr-xr-x",
     "/usr/lib/dracut/modules.d/99kexec-py-kdump/kdump-root.sh": "-rwxr-xr-x",
     "/usr/lib/dracut/modules.d/99kexec-py-kdump/module-setup.sh": "-rwxr-xr-x",
     "/usr/lib/dracut/modules.d/99kexec-py-kdump/kexec-py-kdump.target": "-rw-r--r--",
@@ -88,6 +89,8 @@ def test_make_install_installs_exactly_the_expected_files(destdir):
     assert ours == EXPECTED
     pkg = [p for p in tree if p.endswith("/kexec_py/cli/kdumpctl.py")]
     assert len(pkg) == 1, pkg
+    # the capture image's module loader stays in the package, off PATH
+    assert [p for p in tree if p.endswith("/kexec_py/libexec/kdump-insmod")], "kdump-insmod"
     for path in ("/usr/bin/kdumpctl", "/usr/sbin/mkdumprd", "/usr/sbin/kexec"):
         with open(destdir + path, "rb") as f:
             head = f.read(200)

@@ -44,7 +44,10 @@ class Dracut:
 
     def __call__(self, argv, env=None, **kw):
         plan_env = open(os.path.join(env["KEXEC_PY_KDUMP_DIR"], "plan.env")).read()
-        self.calls.append({"argv": argv, "env": env, "plan_env": plan_env})
+        modules = os.path.join(env["KEXEC_PY_KDUMP_DIR"], "modules")
+        self.calls.append({"argv": argv, "env": env, "plan_env": plan_env,
+                           "modules": open(modules).read() if os.path.exists(modules)
+                           else None})
         if self.rc == 0:
             with open(argv[-1], "w") as f:
                 f.write("image")
@@ -59,10 +62,29 @@ def mroot(root):
     root.write("/dev/vda", "")
     sysfs_disk(root)
     root.mkdir("/usr/lib/dracut/modules.d/90kernel-modules")   # the root's dracut
+    root.write("/lib/modules/%s/modules.dep" % RELEASE, MODULES_DEP)
+    root.write("/lib/modules/%s/modules.builtin" % RELEASE, "kernel/crypto/crc32c_generic.ko\n")
     return root
 
 
+MODULES_DEP = """kernel/drivers/virtio/virtio.ko:
+kernel/drivers/virtio/virtio_ring.ko:
+kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_pci_modern_dev.ko:
+kernel/lib/crc16.ko.xz:
+kernel/fs/mbcache.ko.xz:
+kernel/fs/jbd2/jbd2.ko.xz:
+kernel/fs/ext4/ext4.ko.xz: kernel/lib/crc16.ko.xz kernel/fs/mbcache.ko.xz kernel/fs/jbd2/jbd2.ko.xz
+kernel/drivers/watchdog/i6300esb.ko:
+kernel/fs/nfs/nfs.ko:
+kernel/fs/nfs/nfsv3.ko: kernel/fs/nfs/nfs.ko
+"""
+
+
 def test_build_asks_dracut_for_a_strict_hostonly_kdump_image(mroot):
+    """A plain disk: the own-init image, our dracut module alone, the drivers listed for
+    kdump-insmod in load order (dependencies first, built-ins left out)."""
     p = planmod.resolve(str(mroot))
     dracut = Dracut()
     out = mkdumprd.build(p, run=dracut, dracut="/usr/bin/dracut")
@@ -71,31 +93,95 @@ def test_build_asks_dracut_for_a_strict_hostonly_kdump_image(mroot):
     (call,) = dracut.calls
     argv = call["argv"]
     for words in (["--hostonly"], ["--hostonly-mode", "strict"], ["--no-hostonly-cmdline"],
-                  ["--no-hostonly-default-device"], ["--compress", "zstd"],
-                  ["--add", "kexec-py-kdump"], ["--filesystems", "ext4"],
+                  ["--no-hostonly-default-device"], ["--compress", "zstd -19 -q --zstd=wlog=17"],
+                  ["--modules", "kexec-py-kdump bash"], ["--no-early-microcode"],
                   ["--kver", RELEASE], ["--conf", "/dev/null"], ["--sysroot", str(mroot)]):
         i = argv.index(words[0])
         assert argv[i:i + len(words)] == words, words
-    omit = argv[argv.index("--omit") + 1].split()
-    assert "systemd" in omit and "plymouth" in omit and "resume" in omit
-    # the generic driver sets give way to the plan's own drivers
-    assert "kernel-modules" in omit and "qemu" in omit and "bash" not in omit
+    # the module installs and unpacks the drivers itself; dracut adds none after it
+    for absent in ("--add", "--omit", "--add-drivers", "--filesystems"):
+        assert absent not in argv, absent
     assert "amdgpu" in argv[argv.index("--omit-drivers") + 1].split()
-    drivers = argv[argv.index("--add-drivers") + 1].split()
-    assert drivers == ["virtio_blk", "virtio_pci", "ext4", "crc32c_generic"]
     assert argv[-1] == image + ".tmp"
     env = call["env"]
+    assert env["KEXEC_PY_KDUMP_INIT"] == "own" and env["KEXEC_PY_KDUMP_SHELL"] == "bash"
     assert env["KEXEC_PY_KDUMP_DRIVERS"] == "virtio_blk virtio_pci ext4 crc32c_generic"
     assert [os.path.basename(t) for t in env["KEXEC_PY_KDUMP_TOOLS"].split()] == \
-        ["vmcore-copy", "vmcore-dmesg"]
+        ["vmcore-copy", "vmcore-dmesg", "kdump-insmod"]
+    assert call["modules"] == (
+        "kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_ring.ko\n"
+        "kernel/drivers/block/virtio_blk.ko\nkernel/drivers/virtio/virtio_pci_modern_dev.ko\n"
+        "kernel/drivers/virtio/virtio_pci.ko\nkernel/lib/crc16.ko\nkernel/fs/mbcache.ko\n"
+        "kernel/fs/jbd2/jbd2.ko\nkernel/fs/ext4/ext4.ko\n")
     assert "KDUMP_TARGET_SPEC=LABEL=dumps" in call["plan_env"]
     assert "KDUMP_MOUNT_OPTIONS=defaults,noatime" in call["plan_env"]
     assert "KDUMP_ROOT_SPEC=/dev/vda" in call["plan_env"]
     manifest = json.load(open(rebuild.manifest_path(image)))
-    assert manifest["target"]["spec"] == "LABEL=dumps"
-    assert manifest["modules"] == drivers
+    assert manifest["target"]["spec"] == "LABEL=dumps" and manifest["init"] == "own"
+    assert manifest["modules"] == ["virtio_blk", "virtio_pci", "ext4", "crc32c_generic"]
     # the source checkout's module is put next to the system's in a basedir overlay
     assert env.get("dracutbasedir") or os.path.isdir(mroot.p(mkdumprd.MODULE_DIR))
+
+
+def test_stacked_devices_and_added_modules_get_dracuts_init(mroot):
+    """LVM, MD and dm-crypt need dracut's modules (and udev) to assemble the device; so
+    does any dracut module dracut_args adds: then dracut's shell init, with the drivers
+    passed as --add-drivers and the generic module sets omitted."""
+    def build(conf=None):
+        if conf:
+            mroot.write("/etc/kdump.conf", conf)
+        dracut = Dracut()
+        mkdumprd.build(planmod.resolve(str(mroot)), run=dracut, dracut="/usr/bin/dracut")
+        return dracut.calls[0]
+
+    assert build()["env"]["KEXEC_PY_KDUMP_INIT"] == "own"
+    call = build("ext4 LABEL=dumps\ndracut_args --add \"lvm\"\n")
+    argv = call["argv"]
+    assert call["env"]["KEXEC_PY_KDUMP_INIT"] == "dracut" and "--modules" not in argv
+    assert argv[argv.index("--add") + 1] == "kexec-py-kdump"
+    omit = argv[argv.index("--omit") + 1].split()
+    assert "systemd" in omit and "plymouth" in omit and "resume" in omit
+    # the generic driver sets give way to the plan's own drivers
+    assert "kernel-modules" in omit and "qemu" in omit and "bash" not in omit
+    assert argv[argv.index("--add-drivers") + 1].split() == \
+        ["virtio_blk", "virtio_pci", "ext4", "crc32c_generic"]
+    assert argv[argv.index("--filesystems") + 1] == "ext4"
+    assert "kdump-insmod" not in call["env"]["KEXEC_PY_KDUMP_TOOLS"]
+    # the target on a device-mapper device (/dev/disk/by-label/dumps -> dm-0)
+    mroot.write("/dev/dm-0", "")
+    os.unlink(mroot.p("/dev/disk/by-label/dumps"))
+    os.symlink("../../dm-0", mroot.p("/dev/disk/by-label/dumps"))
+    assert build("ext4 LABEL=dumps\n")["env"]["KEXEC_PY_KDUMP_INIT"] == "dracut"
+    # a partition of a disk with slaves (an MD array's member list)
+    assert mkdumprd.stacked(str(mroot), "/dev/dm-0")
+    assert not mkdumprd.stacked(str(mroot), "/dev/vdb")
+    mroot.mkdir("/sys/devices/pci0000:00/0000:00:05.0/virtio2/block/vdb/slaves/sda")
+    assert mkdumprd.stacked(str(mroot), "/dev/vdb")
+
+
+def test_own_init_modules_file(mroot):
+    """extra_modules and dracut_args' drivers are loaded by the own init too, with the
+    options modprobe.d gives them; a module that does not exist is an error."""
+    mroot.write("/etc/modprobe.d/wd.conf", "# watchdog\noptions i6300esb heartbeat=30 \\\n"
+                                          "  nowayout=1\noptions other x=1\n")
+    mroot.write("/usr/lib/modprobe.d/wd.conf", "options i6300esb hidden=1\n")
+    mroot.write("/lib/modprobe.d/virtio.conf", "options virtio_blk queue_depth=8\n")
+    mroot.write("/etc/kdump.conf", "ext4 LABEL=dumps\nextra_modules i6300esb\n"
+                                   "dracut_args --add-drivers \"jbd2\"\n")
+    dracut = Dracut()
+    mkdumprd.build(planmod.resolve(str(mroot)), run=dracut, dracut="/usr/bin/dracut")
+    call = dracut.calls[0]
+    lines = call["modules"].splitlines()
+    assert "kernel/drivers/watchdog/i6300esb.ko heartbeat=30 nowayout=1" in lines
+    assert "kernel/drivers/block/virtio_blk.ko queue_depth=8" in lines
+    assert lines.count("kernel/fs/jbd2/jbd2.ko") == 1
+    assert "--add-drivers" not in call["argv"]
+    mroot.write("/etc/kdump.conf", "ext4 LABEL=dumps\nextra_modules nosuchmod\n")
+    with pytest.raises(KexecError, match="no module nosuchmod for kernel"):
+        mkdumprd.build(planmod.resolve(str(mroot)), run=Dracut(), dracut="/usr/bin/dracut")
+    os.unlink(mroot.p("/lib/modules/%s/modules.dep" % RELEASE))
+    with pytest.raises(KexecError, match="no modules.dep for kernel .*: run depmod"):
+        mkdumprd.build(planmod.resolve(str(mroot)), run=Dracut(), dracut="/usr/bin/dracut")
 
 
 def test_dash_replaces_bash_where_the_system_has_it(mroot):
@@ -104,16 +190,20 @@ def test_dash_replaces_bash_where_the_system_has_it(mroot):
     mroot.write("/bin/dash", "")
     mroot.mkdir("/usr/lib/dracut/modules.d/00dash")
 
+    conf = mroot.read("/etc/kdump.conf")
+
     def argv_for(conf_extra=""):
-        if conf_extra:
-            mroot.write("/etc/kdump.conf", mroot.read("/etc/kdump.conf") + conf_extra)
+        mroot.write("/etc/kdump.conf", conf + conf_extra)
         dracut = Dracut()
         mkdumprd.build(planmod.resolve(str(mroot)), run=dracut, dracut="/usr/bin/dracut")
         argv = dracut.calls[0]["argv"]
+        if "--modules" in argv:
+            return argv[argv.index("--modules") + 1].split(), None
         return (argv[argv.index("--add") + 1].split(),
                 argv[argv.index("--omit") + 1].split())
 
-    added, omitted = argv_for()
+    assert argv_for() == (["kexec-py-kdump", "dash"], None)
+    added, omitted = argv_for('dracut_args --add "lvm"\n')
     assert added == ["kexec-py-kdump", "dash"] and "bash" in omitted
     added, omitted = argv_for('dracut_args --add "systemd"\n')
     assert "dash" not in added and "bash" not in omitted
@@ -165,9 +255,9 @@ def test_network_targets_still_carry_the_root_file_systems_drivers(mroot):
     p = planmod.resolve(str(mroot))
     dracut = Dracut()
     mkdumprd.build(p, run=dracut, dracut="/usr/bin/dracut")
-    argv = dracut.calls[0]["argv"]
-    drivers = argv[argv.index("--add-drivers") + 1].split()
+    drivers = dracut.calls[0]["env"]["KEXEC_PY_KDUMP_DRIVERS"].split()
     assert "ext4" in drivers and "nfs" in drivers, drivers
+    assert "kernel/fs/ext4/ext4.ko" in dracut.calls[0]["modules"]
     assert "KDUMP_TARGET_WORDS='nfs 10.0.2.2:/export'" in dracut.calls[0]["plan_env"]
 
 

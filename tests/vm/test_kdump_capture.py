@@ -23,7 +23,7 @@ import secrets
 import subprocess
 
 from kexec_py import vmcore
-from kexec_py.cpio import list_names
+from kexec_py.cpio import list_names, read_member
 
 from .guest import SystemdGuest
 from .test_dump_levels import bitmap2, check_drgn, marker_pfns
@@ -132,11 +132,21 @@ poweroff
     g.expect(rc == 0 and "Kdump is operational" in out, "status before the crash: %s" % out)
     g.expect(g.boot_end(1) == "crash", "boot 1 ended %s" % g.boot_end(1))
 
-    # The capture initramfs: no Python, our tools and plan inside.
-    names = list_names(os.path.join(g.ctl, "capture.img"))
+    # The capture initramfs: no Python, our tools and plan inside; a plain disk gets the
+    # own init (no udev, no kmod and its libcrypto, no dracut init).
+    image = os.path.join(g.ctl, "capture.img")
+    names = list_names(image)
     for name in ("usr/sbin/vmcore-copy", "usr/sbin/vmcore-dmesg", "usr/sbin/kdump-capture",
-                 "etc/kdump/plan.env", "usr/lib/dracut/hooks/pre-mount/90-kdump-capture-hook.sh"):
+                 "etc/kdump/plan.env", "etc/kdump/modules", "usr/sbin/kdump-insmod", "init"):
         g.expect(name in names, "%s is not in the capture initramfs" % name)
+    g.expect(b"kdump-insmod" in read_member(image, "init"), "/init is not kexec-py's")
+    heavy = [n for n in names if n.endswith(("bin/udevadm", "bin/kmod", "/libcrypto.so.3",
+                                             "hooks/pre-mount/90-kdump-capture-hook.sh"))]
+    g.expect(not heavy, "the own-init image carries %s" % heavy)
+    modules = read_member(image, "etc/kdump/modules").decode().split()
+    g.expect([m for m in modules if m.endswith("/ext4.ko")] and
+             [m for m in modules if m.endswith("/virtio_blk.ko")],
+             "/etc/kdump/modules: %s" % modules)
     g.expect(not [n for n in names if n.endswith(("bin/ssh", "bin/ip", "sbin/mount.nfs"))],
              "a local target's image carries the network tools")
     g.expect(not [n for n in names if "python" in n.lower()],

@@ -1,8 +1,9 @@
 """Network and raw dump targets in the systemd guest (scenarios b and e), one guest.
 
-b. ssh: an sshd started by this test on the host's 127.0.0.1 (a free port) with a
-   temporary host key and authorized key; the guest reaches it as 10.0.2.2 through QEMU's
-   user network, the port set in /root/.ssh/config as a user with another port would.
+b. ssh (dracut's shell init: dracut_args adds a dracut module): an sshd started by this
+   test on the host's 127.0.0.1 (a free port) with a temporary host key and authorized
+   key; the guest reaches it as 10.0.2.2 through QEMU's user network, the port set in
+   /root/.ssh/config as a user with another port would.
    `kdumpctl start` checks it, the capture kernel brings the interface up itself and
    streams the flattened dump; vmcore.flat arrives, `vmcore-copy -R` rebuilds a dump
    that drgn opens.
@@ -12,8 +13,8 @@ e. raw: the same guest then dumps over a raw disk; the next `kdumpctl start` in 
    kexec-py-kdump-capture.service of the image's own default target, not as a hook.
 e. nfs: then to an NFSv4 export served by nfs-ganesha (userspace, started by this test on
    127.0.0.1, a free port); the guest mounts it with port= as a user would, mkdumprd
-   carries those options into the capture kernel, whose script brings the interface up
-   and mounts the export itself.
+   carries those options into the capture kernel (the own init: no udev), whose script
+   brings the interface up and mounts the export itself.
 """
 import contextlib
 import json
@@ -157,11 +158,15 @@ mkdir -p -m 0700 /root/.ssh
 install -m 0600 "$OUT/kdump_id" /root/.ssh/kdump_id_rsa
 cp "$OUT/known_hosts" /root/.ssh/known_hosts
 cp "$OUT/ssh_config" /root/.ssh/config
+# any dracut module that dracut_args adds selects dracut's shell init (base, udev) over
+# kexec-py's own: this leg covers that image, with the capture as a pre-mount hook
 cat > /etc/kdump.conf <<EOF
 ssh root@%(addr)s
 path %(remote)s
+dracut_args --add "bash"
 EOF
 record enable systemctl enable --now kdump
+cp /boot/initramfs-$(uname -r)kdump.img "$OUT/capture-ssh.img"
 journalctl -b -u kdump --no-pager > "$OUT/journal1.txt" 2>&1
 record status1 kdumpctl status
 [ "$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || exit 1
@@ -203,6 +208,13 @@ poweroff
     g.expect(rc == 0, "enable --now kdump with the ssh target: %s\n%s"
              % (out, g.read("journal1.txt", "")))
     g.expect(g.boot_end(1) == "crash", "boot 1 ended %s" % g.boot_end(1))
+
+    names = set(list_names(os.path.join(g.ctl, "capture-ssh.img")))
+    for name in ("lib/dracut/hooks/pre-mount/90-kdump-capture-hook.sh", "bin/udevadm",
+                 "bin/ssh"):
+        g.expect([n for n in names if n.endswith(name)],
+                 "%s is not in dracut's shell-init capture image" % name)
+    g.expect("etc/kdump/modules" not in names, "dracut's image has the own init's list")
 
     # b. ssh: what arrived on the host
     dirs = [d for d in os.listdir(remote) if not d.startswith(".")]

@@ -74,8 +74,10 @@ wait_for_device() {
             echo "$_dev"
             return 0
         fi
-        if [ "$_i" -eq 0 ] && command -v blkid >/dev/null 2>&1; then
-            _found=$(blkid -l -o device -t "$_spec" 2>/dev/null)
+        # no udev (kexec-py's own init) means no /dev/disk links: blkid probes the disks
+        # on every round; with udev once, in case its links are not there for this one
+        if { [ "$_i" -eq 0 ] || [ ! -d /dev/disk ]; } && command -v blkid >/dev/null 2>&1; then
+            _found=$(blkid -c /dev/null -l -o device -t "$_spec" 2>/dev/null)
             [ -n "$_found" ] && { echo "$_found"; return 0; }
         fi
         command -v udevadm >/dev/null 2>&1 && udevadm settle --timeout=1 2>/dev/null

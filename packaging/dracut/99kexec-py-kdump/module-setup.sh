@@ -5,13 +5,20 @@
 # dracut with this module and these variables in the environment:
 #   KEXEC_PY_KDUMP_DIR      directory holding plan.env (read by the capture script) and
 #                           plan.json (for people and tools)
-#   KEXEC_PY_KDUMP_TOOLS    the vmcore-copy and vmcore-dmesg executables to install
+#   KEXEC_PY_KDUMP_TOOLS    the C executables to install: vmcore-copy, vmcore-dmesg and,
+#                           in an own-init image, kdump-insmod
 #   KEXEC_PY_KDUMP_DRIVERS  kernel modules the dump target needs
 #   KEXEC_PY_KDUMP_FILES    further files: hooks, extra_bins, the ssh key
+#   KEXEC_PY_KDUMP_INIT     own, dracut or systemd: which init runs the capture script
+#   KEXEC_PY_KDUMP_SHELL    dracut's module for /bin/sh in an own-init image (dash, bash)
 # Nothing in the image parses kdump.conf, and no interpreter other than the shell runs.
-# The capture script runs as a dracut pre-mount hook in dracut's shell init (the default:
-# mkdumprd omits systemd), or as kexec-py-kdump-capture.service of the image's default
-# target when dracut_args asks for a systemd initramfs (--add systemd).
+# The capture script runs
+# - own: from our /init (kdump-init.sh), with no udev and no kmod: mkdumprd asks dracut
+#   for this module alone (--modules) when the target and root are plain devices and
+#   dracut_args adds no modules; /etc/kdump/modules lists the modules to load, in order;
+# - dracut: as a pre-mount hook of dracut's shell init (base, udev);
+# - systemd: as kexec-py-kdump-capture.service of the image's default target, when
+#   dracut_args asks for a systemd initramfs (--add systemd).
 
 check() {
     # only when mkdumprd asks for it
@@ -20,13 +27,40 @@ check() {
 }
 
 depends() {
-    # base only: the capture script sets up a network target's interface itself
-    echo base
+    # the capture script sets up a network target's interface itself
+    if [ "$KEXEC_PY_KDUMP_INIT" = own ]; then
+        echo "${KEXEC_PY_KDUMP_SHELL:-bash}"
+    else
+        echo base
+    fi
+    return 0
+}
+
+_unpack_modules() {
+    # kdump-insmod hands files to the kernel as they are: compressed modules are unpacked
+    # here, in the first kernel, where the tools are (no kernel before 6.4 decompresses)
+    local _m _tool
+    for _m in $(find "$initdir" -type f \
+                \( -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz' \)); do
+        case "$_m" in
+            *.xz) _tool="xz -d -q" ;;
+            *.zst) _tool="zstd -d -q --rm" ;;
+            *.gz) _tool="gzip -d -q" ;;
+        esac
+        if ! command -v "${_tool%% *}" > /dev/null; then
+            derror "kexec-py-kdump: ${_tool%% *} is needed to unpack ${_m##*/}"
+            return 1
+        fi
+        $_tool "$_m" || return 1
+    done
     return 0
 }
 
 installkernel() {
     [ -n "$KEXEC_PY_KDUMP_DRIVERS" ] && hostonly='' instmods $KEXEC_PY_KDUMP_DRIVERS
+    # own init: mkdumprd passes dracut no --add-drivers or --filesystems (they would be
+    # installed after this, compressed again), so every module is in place here
+    [ "$KEXEC_PY_KDUMP_INIT" = own ] && { _unpack_modules || return 1; }
     return 0
 }
 
@@ -35,7 +69,10 @@ install() {
     inst_simple "$KEXEC_PY_KDUMP_DIR/plan.env" /etc/kdump/plan.env
     inst_simple "$KEXEC_PY_KDUMP_DIR/plan.json" /etc/kdump/plan.json
     inst_script "$moddir/kdump-capture.sh" /sbin/kdump-capture
-    if dracut_module_included "systemd"; then
+    if [ "$KEXEC_PY_KDUMP_INIT" = own ]; then
+        inst_script "$moddir/kdump-init.sh" /init
+        inst_simple "$KEXEC_PY_KDUMP_DIR/modules" /etc/kdump/modules
+    elif dracut_module_included "systemd"; then
         # a systemd initramfs: the capture is a service of kexec-py-kdump.target, which
         # mounts no root and never switches root; kdumpctl puts
         # rd.systemd.unit=kexec-py-kdump.target on the capture command line (in an initrd
@@ -72,7 +109,12 @@ install() {
             *" halt "*) inst_multiple halt || return 1 ;;
         esac
     fi
-    inst_multiple -o blkid udevadm dd
+    if [ "$KEXEC_PY_KDUMP_INIT" = own ]; then
+        inst_multiple blkid || return 1
+        inst_multiple -o dd
+    else
+        inst_multiple -o blkid udevadm dd
+    fi
     # the target's tools only: ssh, ip and the libraries only they use are 4 MB of a
     # local target's image, and every byte is unpacked into the crash kernel's reserve
     _kind=$(. "$KEXEC_PY_KDUMP_DIR/plan.env" && echo "$KDUMP_TARGET_KIND")
