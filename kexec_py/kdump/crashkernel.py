@@ -559,12 +559,13 @@ def _module_name(member):
 def initramfs_contents(path):
     """(module names, unpacked bytes) of an initramfs.
 
-    Names as /proc/modules spells them: the .ko files it holds, plus dracut's list of
-    host-only modules when it has one (a squashed image keeps its modules inside
-    squash-root.img, where the list still tells). Unpacked bytes: what its files take in
-    the capture kernel's rootfs, each rounded up to a page.
+    Names as /proc/modules spells them: the .ko files it holds; when it holds none,
+    dracut's list of host-only modules (a squashed image keeps its modules inside
+    squash-root.img, where the list still tells; otherwise the list names every module
+    the first kernel had, not what the image carries). Unpacked bytes: what its files
+    take in the capture kernel's rootfs, each rounded up to a page.
     """
-    names, unpacked = set(), 0
+    names, listed, unpacked = set(), set(), 0
     want = (lambda n: n.lstrip("./") == HOSTONLY_MODULES)
     for m in cpio.iter_members(path, want=want):
         unpacked += -(-m.size // PAGE) * PAGE
@@ -574,8 +575,8 @@ def initramfs_contents(path):
         if m.data is not None:
             for line in m.data.decode("utf-8", "replace").split("\n"):
                 if line.strip():
-                    names.add(line.strip().replace("-", "_"))
-    return names, unpacked
+                    listed.add(line.strip().replace("-", "_"))
+    return names or listed, unpacked
 
 
 def initramfs_modules(path):

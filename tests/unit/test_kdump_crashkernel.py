@@ -560,6 +560,12 @@ def test_estimate_reads_dracut_hostonly_list(estimate_host, tmp_path):
     est = ck.estimate(h, h.p("/boot/vmlinuz-6.1"), h.p("/boot/sq.img"))
     assert est.modules_size == 2318336 + 65536
     assert est.large_modules == (("nouveau", 2318336),)
+    # an image with its modules in it: those count, not every module the host had
+    h.write("/boot/plain.img", archive([
+        ("usr/lib/dracut/hostonly-kernel-modules.txt", b"nouveau\ndm-crypt\n"),
+        ("usr/lib/modules/6.1/kernel/drivers/md/dm-crypt.ko", b"m" * 100)]))
+    est = ck.estimate(h, h.p("/boot/vmlinuz-6.1"), h.p("/boot/plain.img"))
+    assert est.modules_size == 65536 and est.large_modules == ()
 
 
 def test_estimate_elf_kernel(estimate_host, tmp_path):

@@ -47,6 +47,7 @@ def test_rhel_rules_remove_append_apicid_watchdog(root):
     line = capture.capture_cmdline(s, str(root), RELEASE)
     assert line == ('BOOT_IMAGE=(hd0,gpt2)/vmlinuz ro console=ttyS0,115200 '
                     'dyndbg="file a.c +p" irqpoll nr_cpus=1 reset_devices '
+                    'initcall_blacklist=tracer_init_tracefs cgroup.memory=nokmem '
                     'disable_cpu_apicid=4 i6300esb.pretimeout=0 rd.systemd.gpt_auto=no')
 
 
@@ -56,7 +57,8 @@ def test_kdump_commandline_replaces_proc_cmdline_and_remove_is_for_it_only(root)
                 KDUMP_COMMANDLINE_APPEND="quiet nr_cpus=1", KDUMP_COMMANDLINE_EXTRA="")
     line = capture.capture_cmdline(s, str(root), RELEASE)
     # quiet is removed from the inherited part, but APPEND may bring it back
-    assert line == "loglevel=7 quiet nr_cpus=1 rd.systemd.gpt_auto=no"
+    assert line == ("loglevel=7 quiet nr_cpus=1 initcall_blacklist=tracer_init_tracefs "
+                    "cgroup.memory=nokmem rd.systemd.gpt_auto=no")
 
 
 def test_test_id_hpwdt_and_no_cpuinfo(root):
@@ -64,7 +66,8 @@ def test_test_id_hpwdt_and_no_cpuinfo(root):
     watchdog(root, modalias="platform:hpwdt")
     line = capture.capture_cmdline(sysconf(KDUMP_COMMANDLINE_APPEND=""), str(root), RELEASE,
                                    test_id="1700000000-000000001")
-    assert line == ("ro kdump_test_id=1700000000-000000001 hpwdt.pretimeout=0 "
+    assert line == ("ro initcall_blacklist=tracer_init_tracefs cgroup.memory=nokmem "
+                    "kdump_test_id=1700000000-000000001 hpwdt.pretimeout=0 "
                     "hpwdt.kdumptimeout=0 rd.systemd.gpt_auto=no")
 
 
@@ -75,6 +78,19 @@ def test_default_sysconfig_line(root):
     assert "root=UUID=1234-abcd" not in line
     assert words[:3] == ["BOOT_IMAGE=/vmlinuz-%s" % RELEASE, "ro", "console=ttyS0,115200"]
     assert "nr_cpus=1" in words and words[-1] == "rd.systemd.gpt_auto=no"
+
+
+def test_footprint_parameters_yield_to_the_users(root):
+    """initcall_blacklist= and cgroup.memory= are added unless the command line has them
+    (the user's value stands) or KDUMP_COMMANDLINE_REMOVE names them."""
+    root.write("/proc/cmdline", "ro initcall_blacklist=foo\n")
+    line = capture.capture_cmdline(sysconf(KDUMP_COMMANDLINE_APPEND="cgroup.memory=nosocket"),
+                                   str(root), RELEASE)
+    assert line == "ro initcall_blacklist=foo cgroup.memory=nosocket rd.systemd.gpt_auto=no"
+    line = capture.capture_cmdline(sysconf(KDUMP_COMMANDLINE_REMOVE="initcall_blacklist "
+                                           "cgroup.memory", KDUMP_COMMANDLINE_APPEND=""),
+                                   str(root), RELEASE)
+    assert line == "ro rd.systemd.gpt_auto=no"
 
 
 def test_boot_cpu_apicid_is_processor_0s():
