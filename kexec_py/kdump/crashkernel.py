@@ -41,6 +41,7 @@ DEFAULT_TABLE_RHEL9 = "1G-4G:192M,4G-64G:256M,64G-:512M"
 DEFAULT_RHEL5 = "128M@16M"
 SME_SEV_EXTRA = 64 * MiB
 RUNTIME_RESERVATION = 16 * MiB
+LOAD_EXTRA = 1 * MiB            # purgatory, boot parameters, ELF core header
 ESTIMATE_ROUND = 8 * MiB
 PAGE = 4096
 LUKS_OVERHEAD = 20 * MiB
@@ -503,6 +504,7 @@ class Estimate:
     large_modules: tuple = ()   # ((name, bytes), ...), largest first
     notes: tuple = ()           # things the figures could not include
     kernel_from: str = ""       # where the kernel size came from
+    load_size: int = 0          # the room the kernel needs to be loaded (init_size)
 
     @property
     def short(self):
@@ -520,6 +522,10 @@ class Estimate:
             "Recommended crashkernel: %s" % _mb(self.recommended),
             "",
             "Kernel image size:   %s" % _mb(self.kernel_size),
+        ]
+        if self.load_size and self.load_size != self.kernel_size:
+            out.append("Kernel load size:    %s" % _mb(self.load_size))
+        out += [
             "Kernel modules size: %s" % _mb(self.modules_size),
             "Initramfs size:      %s" % _mb(self.initramfs_size),
             "Initramfs unpacked:  %s" % _mb(self.unpacked_size),
@@ -610,6 +616,29 @@ def kernel_image_size(root, kernel_path):
     return size, "the running kernel's ranges in /proc/iomem"
 
 
+def kernel_runtime_size(root, kernel_path):
+    """(bytes, how) the kernel keeps after it has started (its text through bss, with the
+    gaps between them), when the capture kernel is the running one: /proc/iomem's Kernel
+    code..Kernel bss span. (None, reason) otherwise: a bzImage says only how much room
+    it needs to decompress itself (init_size), not what stays."""
+    try:
+        with open(kernel_path, "rb") as f:
+            head = f.read(64 * 1024)
+    except OSError:
+        return None, "the kernel cannot be read"
+    if not (bzimage.is_bzimage(head) and len(head) >= 0x26C):
+        return None, "not a bzImage"
+    words = bzimage.kernel_version_string(head, bzimage.parse_setup_header(head)).split()
+    if not words or words[0] != rootfs.running_release(root):
+        return None, "not the running kernel"
+    spans = [(s, e) for s, e, name, _ in (_iomem(root) or ())
+             if name in ("Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")]
+    if not spans:
+        return None, "no Kernel ranges in /proc/iomem"
+    return (max(e for _, e in spans) - min(s for s, _ in spans) + 1,
+            "the running kernel's Kernel code..bss span in /proc/iomem")
+
+
 def _elf_load_size(head):
     if len(head) < 64 or head[4] != 2:     # ELFCLASS64 only
         return 0
@@ -630,13 +659,19 @@ def _elf_load_size(head):
 def estimate(root, kernel_path, initrd_path, luks_keyslot_mem=0):
     """RHEL's `kdumpctl estimate`: the reserve this capture set-up needs.
 
-    recommended = max(default table size for this RAM, kernel in memory + sizes (from
-    /proc/modules) of the modules in the capture initramfs + the initramfs file + what
-    it unpacks to + 16M runtime + (largest LUKS2 keyslot memory + 20M when there is one)),
-    rounded up to 8M. RHEL counts 3 x the file for the initramfs; with zstd the unpacked
-    files are about three times the file, and the file stays in memory while it is
-    unpacked, so kexec-py reads the archive and counts both (measured in
-    benchmarks/kdump_footprint.py: docs/kdump.md).
+    recommended = max(default table size for this RAM, what loading needs, what running
+    needs), rounded up to 8M, where
+      loading = the room the kernel decompresses itself in (init_size) + the initramfs
+                file + 1M (purgatory, boot parameters, ELF core header);
+      running = the kernel in memory + sizes (from /proc/modules) of the modules in the
+                capture initramfs + the initramfs file + what it unpacks to + 16M runtime
+                + (largest LUKS2 keyslot memory + 20M when there is one).
+    The kernel in memory is the running kernel's text..bss span from /proc/iomem when it
+    is the capture kernel, else init_size (which includes the decompressor's room, 13 MB
+    more for Debian 12's 6.1). RHEL counts init_size once and 3 x the file for the
+    initramfs; the file stays in memory while it is unpacked, and a zstd image unpacks to
+    three times its size or more, so kexec-py reads the archive and counts both (measured
+    in benchmarks/kdump_footprint.py: docs/kdump.md).
     luks_keyslot_mem is in bytes. A missing initramfs counts as 0, with a note.
     """
     ram = system_ram(root)
@@ -645,7 +680,12 @@ def estimate(root, kernel_path, initrd_path, luks_keyslot_mem=0):
                                "as root")
     notes = []
     baseline = default_size(root, ram)
-    kernel_size, kernel_from = kernel_image_size(root, kernel_path)
+    load_size, kernel_from = kernel_image_size(root, kernel_path)
+    kernel_size, runtime_from = kernel_runtime_size(root, kernel_path)
+    if kernel_size is None:
+        kernel_size = load_size
+    else:
+        kernel_from = runtime_from
     if not os.path.exists(kernel_path):
         notes.append("kernel %s does not exist; its size is taken from %s"
                      % (kernel_path, kernel_from))
@@ -667,11 +707,13 @@ def estimate(root, kernel_path, initrd_path, luks_keyslot_mem=0):
     large = tuple(sorted(((n, s) for n, s in mods.items() if s >= LARGE_MODULE),
                          key=lambda m: (-m[1], m[0])))
     luks = luks_keyslot_mem + LUKS_OVERHEAD if luks_keyslot_mem else 0
-    estimated = kernel_size + modules_size + initrd_size + unpacked + RUNTIME_RESERVATION + luks
+    running = kernel_size + modules_size + initrd_size + unpacked + RUNTIME_RESERVATION + luks
+    estimated = max(running, load_size + initrd_size + LOAD_EXTRA)
     estimated = -(-estimated // ESTIMATE_ROUND) * ESTIMATE_ROUND
     return Estimate(
         reserved=reserved(root).size, recommended=max(baseline, estimated),
-        baseline=baseline, kernel_size=kernel_size, modules_size=modules_size,
+        baseline=baseline, kernel_size=kernel_size, load_size=load_size,
+        modules_size=modules_size,
         initramfs_size=initrd_size, unpacked_size=unpacked,
         runtime_size=RUNTIME_RESERVATION, luks_size=luks,
         large_modules=large, notes=tuple(notes), kernel_from=kernel_from)

@@ -33,7 +33,7 @@ CRASH_RESERVE = 0x10000000 + 0x8000000  # the two "Crash kernel" ranges above
 
 def make_bzimage(cmdline_size=2048, version=0x020F, setup_sects=2,
                  kver="%s (builder@example) #1 SMP PREEMPT_DYNAMIC" % RELEASE,
-                 payload_size=8192, kernel_version_ptr=True):
+                 payload_size=8192, kernel_version_ptr=True, init_size=0x2000000):
     """A tiny x86 bzImage: a valid setup header and a payload of filler bytes.
 
     Fields are written at their boot.rst offsets so tests can check the parser against
@@ -55,7 +55,7 @@ def make_bzimage(cmdline_size=2048, version=0x020F, setup_sects=2,
     struct.pack_into("<H", setup, 0x236, 0x03)                   # xloadflags
     struct.pack_into("<I", setup, 0x238, cmdline_size)
     struct.pack_into("<Q", setup, 0x258, 0x1000000)              # pref_address
-    struct.pack_into("<I", setup, 0x260, 0x2000000)              # init_size
+    struct.pack_into("<I", setup, 0x260, init_size)
     if kver is not None and kernel_version_ptr:
         text = kver.encode() + b"\0"
         at = 0x300

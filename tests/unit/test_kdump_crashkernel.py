@@ -12,8 +12,8 @@ from kexec_py.cpio import CpioWriter
 from kexec_py.errors import FormatError, KexecError
 from kexec_py.kdump import crashkernel as ck
 from kexec_py.load import state
-from tests.unit.conftest import (CRASH_RESERVE, IOMEM, FakeRoot, compress, make_bzimage,
-                                 write_file, zstd_tool)
+from tests.unit.conftest import (CRASH_RESERVE, IOMEM, RELEASE, FakeRoot, compress,
+                                 make_bzimage, write_file, zstd_tool)
 
 M = 1 << 20
 G = 1 << 30
@@ -505,13 +505,17 @@ def test_estimate(estimate_host):
     initrd = h.p("/boot/initramfs-6.1kdump.img")
     est = ck.estimate(h, h.p("/boot/vmlinuz-6.1"), initrd)
     size = os.path.getsize(initrd)
-    assert est.kernel_size == 0x2000000 and "init_size" in est.kernel_from
+    # the capture kernel is the running one: in memory, its text..bss span in /proc/iomem;
+    # loading it takes init_size
+    span = 0x260ffff - 0x1000000 + 1
+    assert est.kernel_size == span and "iomem" in est.kernel_from
+    assert est.load_size == 0x2000000
     assert est.modules_size == 2097152 + 24576 + 65536     # nouveau is not in the initramfs
     assert est.initramfs_size == size
     assert est.baseline == 256 * M
     unpacked = sum(-(-len(data) // 4096) * 4096 for _, data in EARLY + MAIN)
     assert est.unpacked_size == unpacked
-    need = 32 * M + est.modules_size + size + unpacked + 16 * M
+    need = max(span + est.modules_size + size + unpacked + 16 * M, 32 * M + size + M)
     assert est.recommended == max(256 * M, -(-need // (8 * M)) * 8 * M)
     assert est.large_modules == (("xfs", 2097152),)
     assert est.reserved == CRASH_RESERVE and not est.short
@@ -519,7 +523,8 @@ def test_estimate(estimate_host):
         "Reserved crashkernel:    384M",
         "Recommended crashkernel: 256M",
         "",
-        "Kernel image size:   32M",
+        "Kernel image size:   22M",
+        "Kernel load size:    32M",
         "Kernel modules size: 2M",
         "Initramfs size:      0M",
         "Initramfs unpacked:  0M",
@@ -527,6 +532,24 @@ def test_estimate(estimate_host):
         "Large modules:",
         "    xfs: 2097152",
     ]
+
+
+def test_estimate_kernel_other_than_the_running_one(estimate_host):
+    """Another kernel (or no Kernel ranges to read): init_size stands for both; a big
+    decompression room makes loading the larger need."""
+    h = estimate_host
+    h.write("/proc/sys/kernel/osrelease", "6.2.0-other\n")
+    est = ck.estimate(h, h.p("/boot/vmlinuz-6.1"), h.p("/boot/initramfs-6.1kdump.img"))
+    assert est.kernel_size == est.load_size == 0x2000000 and "init_size" in est.kernel_from
+    assert "Kernel load size:" not in "\n".join(est.lines())
+    assert ck.kernel_runtime_size(h, h.p("/boot/vmlinuz-6.1")) == (None, "not the running kernel")
+    assert ck.kernel_runtime_size(h, h.p("/boot/none")) == (None, "the kernel cannot be read")
+    h.write("/proc/sys/kernel/osrelease", "%s\n" % RELEASE)
+    h.kernel("/boot/vmlinuz-big", init_size=200 * M)
+    h.write("/proc/modules", "")
+    est = ck.estimate(h, h.p("/boot/vmlinuz-big"), h.p("/boot/none.img"))
+    assert est.kernel_size == 0x260ffff - 0x1000000 + 1 and est.load_size == 200 * M
+    assert est.recommended == max(est.baseline, 208 * M)     # 200M + 1M, rounded up to 8M
 
 
 def test_estimate_short_reserve_and_luks(estimate_host):
