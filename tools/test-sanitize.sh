@@ -27,7 +27,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$DEST/reports/u
 cd "$DEST"
 status=0
 LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" PYTHONPATH="$DEST" "$ROOT/$VPY" -m pytest -q -p no:cacheprovider \
-    tests/unit/test_vmcore_*.py tests/unit/test_native.py \
+    tests/unit/test_vmcore_*.py tests/unit/test_native.py tests/unit/test_kdump_insmod.py \
     "tests/unit/test_kexec_load_plan.py::test_purgatory_sha256_matches_hashlib" \
     "tests/unit/test_kexec_load_plan.py::test_purgatory_sha256_incremental_updates" "$@" ||
     status=$?

@@ -61,3 +61,26 @@ def test_refusals_name_the_file_and_the_reason(tmp_path, cmdline):
     p = run("--help")
     assert p.returncode == 0 and p.stdout.startswith("usage: kdump-insmod")
     assert os.access(TOOL, os.X_OK)
+
+
+def test_hostile_command_lines_do_not_break_the_parser(tmp_path):
+    """Unterminated quotes, bare MODULE., NUL bytes and a command line larger than the
+    tool reads: parameters are still bounded, and nothing runs past the buffer (the
+    sanitizer build runs this too)."""
+    path = tmp_path / "cmdline"
+    for text, want in ((b'm.a="unterminated m.b=1', 'm a="unterminated m.b=1'),
+                       (b"m. m.= m.x", "m = x"),
+                       (b"m.a=1\0m.b=2", "m a=1"),
+                       (b"\t\n  m.a=1\t\tm.b=2\n", "m a=1 b=2"),
+                       (b"", "m ")):
+        path.write_bytes(text)
+        p = run("-n", "-c", str(path), "/x/m.ko")
+        assert p.returncode == 0 and p.stdout == want + "\n", (text, p.stdout)
+    # 100 KiB of parameters for the module: more than a module parameter string holds
+    path.write_bytes(b"m.p=" + b"x" * 100000)
+    p = run("-n", "-c", str(path), "/x/m.ko")
+    assert p.returncode == 1 and "longer than 4095 bytes" in p.stderr
+    # a command line past the 64 KiB the tool reads: the rest is not looked at
+    path.write_bytes(b"y" * 70000 + b" m.late=1")
+    p = run("-n", "-c", str(path), "/x/m.ko")
+    assert p.returncode == 0 and p.stdout == "m \n"
