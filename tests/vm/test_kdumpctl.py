@@ -10,7 +10,7 @@ import os
 import re
 import shlex
 
-from kexec_py.kdump import sysconfig
+from kexec_py.kdump import capture, sysconfig
 
 CAPTURE_APPEND = sysconfig.DEFAULTS["KDUMP_COMMANDLINE_APPEND"]
 
@@ -99,9 +99,9 @@ def test_start_status_stop_and_the_capture_command_line(vm, vm_kernel):
     inherited = [w for w in first if w.split("=")[0] not in ("crashkernel", "kpy.stage")]
     apicid = re.search(r"^processor\s*:\s*0\n(?:.*\n)*?apicid\s*:\s*(\d+)",
                        vm.read("cpuinfo.1"), re.M).group(1)
-    expected = " ".join(inherited + [CAPTURE_APPEND, "kpy.stage=2",
-                                     "disable_cpu_apicid=%s" % apicid,
-                                     "rd.systemd.gpt_auto=no"])
+    footprint = ["%s=%s" % kv for kv in capture.FOOTPRINT_PARAMS]
+    expected = " ".join(inherited + [CAPTURE_APPEND, "kpy.stage=2"] + footprint +
+                        ["disable_cpu_apicid=%s" % apicid, "rd.systemd.gpt_auto=no"])
     import json
     plan = json.loads(vm.read("plan.json"))
     vm.expect(plan["cmdline"] == expected, "show-plan cmdline %r != %r"
