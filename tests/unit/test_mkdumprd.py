@@ -373,3 +373,44 @@ def test_network_plan_follows_the_first_kernels_route(mroot):
     mroot.write("/etc/kdump.conf", "path /var/crash\n")
     p = planmod.resolve(str(mroot))
     assert mkdumprd.network_plan(p, mkdumprd.capture_mount(p), run=ip) == {}
+
+
+def test_module_setup_unpacks_compressed_modules(tmp_path):
+    """RHEL ships .ko.xz: the own-init image holds them unpacked (kdump-insmod hands the
+    file to the kernel as it is), done by module-setup.sh after dracut installed them."""
+    import gzip as gz
+    import lzma
+    import shutil
+    initdir = tmp_path / "initdir"
+    kdir = initdir / "usr/lib/modules/6.1/kernel/fs"
+    kdir.mkdir(parents=True)
+    payload = {"a.ko": b"\x7fELF module a", "b.ko": b"\x7fELF module b",
+               "c.ko": b"\x7fELF module c", "plain.ko": b"\x7fELF plain"}
+    (kdir / "a.ko.xz").write_bytes(lzma.compress(payload["a.ko"], check=lzma.CHECK_CRC32))
+    (kdir / "b.ko.gz").write_bytes(gz.compress(payload["b.ko"]))
+    (kdir / "plain.ko").write_bytes(payload["plain.ko"])
+    if shutil.which("zstd"):
+        subprocess.run(["zstd", "-q", "-o", str(kdir / "c.ko.zst"), "-"],
+                       input=payload["c.ko"], check=True)
+    else:
+        del payload["c.ko"]
+    script = ('derror() { echo "derror: $*" >&2; }\n'
+              '. "%s"\n_unpack_modules\n' % os.path.join(mkdumprd.SOURCE_MODULE_DIR,
+                                                          "module-setup.sh"))
+    p = subprocess.run(["bash", "-c", script], env=dict(os.environ, initdir=str(initdir)),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(kdir)) == sorted(payload)
+    for name, data in payload.items():
+        assert (kdir / name).read_bytes() == data, name
+    # a compressor the build machine lacks is a clear error, not a silently broken image
+    (kdir / "d.ko.xz").write_bytes(b"x")
+    bindir = tmp_path / "bin"          # find, and no xz
+    bindir.mkdir()
+    os.symlink(shutil.which("find"), str(bindir / "find"))
+    p = subprocess.run(["bash", "-c", "PATH=%s; %s" % (bindir, script)],
+                       env=dict(os.environ, initdir=str(initdir)),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    assert p.returncode != 0 and "xz is needed to unpack d.ko.xz" in p.stderr
