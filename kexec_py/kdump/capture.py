@@ -83,17 +83,22 @@ def watchdog_drivers(root="/", kver=""):
 SYSTEMD_CAPTURE_TARGET = "kexec-py-kdump.target"
 
 
-def added_dracut_modules(cfg):
-    """dracut modules kdump.conf's dracut_args adds (--add/-a/--add=, a quoted list or
-    not)."""
+def dracut_args_values(cfg, options):
+    """The words kdump.conf's dracut_args gives the named dracut options (each as
+    "--opt VALUE", or "--opt=VALUE" for a long one; a quoted list or not), in order."""
     words = shlex.split(cfg.get("dracut_args") or "")
-    added = []
+    values = []
     for i, w in enumerate(words):
-        if w in ("--add", "-a") and i + 1 < len(words):
-            added += words[i + 1].split()
-        elif w.startswith("--add="):
-            added += w.split("=", 1)[1].split()
-    return added
+        if w in options and i + 1 < len(words):
+            values += words[i + 1].split()
+        elif w.startswith("--") and w.partition("=")[0] in options and "=" in w:
+            values += w.partition("=")[2].split()
+    return values
+
+
+def added_dracut_modules(cfg):
+    """dracut modules kdump.conf's dracut_args adds (--add/-a/--add=)."""
+    return dracut_args_values(cfg, ("--add", "-a"))
 
 
 def systemd_initramfs(cfg):

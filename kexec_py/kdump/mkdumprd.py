@@ -322,19 +322,13 @@ def init_mode(plan, mount=None):
     return "own"
 
 
+DRIVER_OPTIONS = ("--add-drivers", "--force-drivers", "--drivers", "-d")
+
+
 def dracut_args_drivers(cfg):
     """Kernel modules kdump.conf's dracut_args asks dracut to add (--add-drivers,
     --force-drivers, --drivers/-d): the own init loads them like the plan's."""
-    words = shlex.split(cfg.get("dracut_args") or "")
-    names = []
-    for i, w in enumerate(words):
-        key, eq, value = w.partition("=")
-        if key in ("--add-drivers", "--force-drivers", "--drivers") and eq:
-            names += value.split()
-        elif w in ("--add-drivers", "--force-drivers", "--drivers", "-d") and \
-                i + 1 < len(words):
-            names += words[i + 1].split()
-    return names
+    return capture.dracut_args_values(cfg, DRIVER_OPTIONS)
 
 
 def _strip_compression(rel):
@@ -344,37 +338,13 @@ def _strip_compression(rel):
     return rel
 
 
-def _module_tree(root, kver):
-    """(index name -> modules.dep path, deps name -> [names], builtin names) of a
-    kernel's module directory; names with '-' as '_'."""
-    stem = lambda rel: os.path.basename(rel).split(".ko", 1)[0].replace("-", "_")  # noqa: E731
-    for base in ("/lib/modules", "/usr/lib/modules"):
-        text = rootfs.read_text(root, "%s/%s/modules.dep" % (base, kver))
-        if text is None:
-            continue
-        index, deps = {}, {}
-        for line in text.split("\n"):
-            rel, colon, rest = line.partition(":")
-            if not colon or not rel.strip():
-                continue
-            name = stem(rel.strip())
-            index[name] = rel.strip()
-            deps[name] = [stem(d) for d in rest.split()]
-        builtin = set()
-        for line in (rootfs.read_text(root, "%s/%s/modules.builtin" % (base, kver))
-                     or "").split("\n"):
-            if line.strip():
-                builtin.add(stem(line.strip()))
-        return index, deps, builtin
-    return None, None, None
-
-
 def module_order(root, kver, names):
     """(paths relative to /lib/modules/KVER, dependencies before the modules that use
     them, compression suffix dropped; names found neither in modules.dep nor built in)."""
-    index, deps, builtin = _module_tree(root, kver)
-    if index is None:
+    tree = rebuild.module_tree(root, kver)
+    if tree is None:
         raise MkdumprdError("no modules.dep for kernel %s: run depmod %s" % (kver, kver))
+    _, index, deps, builtin = tree
     order, missing, seen = [], [], set()
 
     def visit(name, depth=0):
@@ -427,7 +397,7 @@ def modules_file(root, kver, names):
     options = modprobe_options(root)
     lines = []
     for rel in order:
-        name = os.path.basename(rel).split(".ko", 1)[0].replace("-", "_")
+        name = rebuild.module_stem(rel)
         lines.append(("%s %s" % (rel, options[name])) if name in options else rel)
     return "".join(line + "\n" for line in lines), missing
 
@@ -567,7 +537,7 @@ def dracut_argv(dracut, plan, image, drivers, root="/", aggressive=True, mode="d
     user = plan.config.get("dracut_args")
     skip = {"--mount": 2}     # kdump's target, mounted by the script
     if mode == "own":         # drivers: loaded by our init, installed by our module
-        skip.update({"--add-drivers": 2, "--force-drivers": 2, "--drivers": 2, "-d": 2})
+        skip.update(dict.fromkeys(DRIVER_OPTIONS, 2))
     if user:
         words = shlex.split(user)
         i = 0
@@ -629,11 +599,11 @@ def build(plan, image=None, force=True, out=None, run=None, dracut=None):
     drivers += [m for m in plan.config.words("extra_modules") if m not in drivers]
     mode = init_mode(plan, mount)
     if mode == "own":
-        drivers += [m for m in dracut_args_drivers(plan.config) if m not in drivers]
+        args_drivers = dracut_args_drivers(plan.config)
+        drivers += [m for m in args_drivers if m not in drivers]
         modules, missing = modules_file(plan.root, plan.kernel_version, drivers)
         drivers = [m for m in drivers if m not in missing]
-        extra = set(plan.config.words("extra_modules")) | set(
-            dracut_args_drivers(plan.config))
+        extra = set(plan.config.words("extra_modules")) | set(args_drivers)
         unknown = [m for m in missing if m in extra]
         if unknown:
             raise MkdumprdError("no module %s for kernel %s (extra_modules or dracut_args)"

@@ -66,27 +66,51 @@ def _which(root, name):
     return None
 
 
-def _module_files(root, kver, names):
-    """Files of the named modules per modules.dep (name with - or _ alike)."""
-    out, missing = [], []
+def module_stem(rel):
+    """A module's name as /proc/modules spells it: the file's base name up to ".ko",
+    with '-' as '_'."""
+    return os.path.basename(rel).split(".ko", 1)[0].replace("-", "_")
+
+
+def module_tree(root, kver):
+    """(directory, index, deps, builtin) of a kernel's modules, from the first of
+    /lib/modules/KVER and /usr/lib/modules/KVER that has a modules.dep: index maps a
+    module's name (module_stem) to its path in modules.dep (relative to the directory),
+    deps a name to the names it depends on, builtin holds modules.builtin's names.
+    None when neither has a modules.dep."""
     for base in ("/lib/modules", "/usr/lib/modules"):
-        text = rootfs.read_text(root, "%s/%s/modules.dep" % (base, kver))
+        directory = "%s/%s" % (base, kver)
+        text = rootfs.read_text(root, directory + "/modules.dep")
         if text is None:
             continue
-        index = {}
+        index, deps = {}, {}
         for line in text.split("\n"):
-            rel = line.split(":", 1)[0].strip()
+            rel, _, rest = line.partition(":")
+            rel = rel.strip()
             if rel:
-                stem = os.path.basename(rel).split(".ko", 1)[0].replace("-", "_")
-                index[stem] = "%s/%s/%s" % (base, kver, rel)
-        for n in names:
-            key = n.replace("-", "_")
-            if key in index:
-                out.append(index[key])
-            else:
-                missing.append(n)
-        return out, missing, "%s/%s/modules.dep" % (base, kver)
-    return [], list(names), None
+                index[module_stem(rel)] = rel
+                deps[module_stem(rel)] = [module_stem(d) for d in rest.split()]
+        builtin = {module_stem(line.strip()) for line in
+                   (rootfs.read_text(root, directory + "/modules.builtin") or "").split("\n")
+                   if line.strip()}
+        return directory, index, deps, builtin
+    return None
+
+
+def _module_files(root, kver, names):
+    """Files of the named modules per modules.dep (name with - or _ alike)."""
+    tree = module_tree(root, kver)
+    if tree is None:
+        return [], list(names), None
+    directory, index = tree[:2]
+    out, missing = [], []
+    for n in names:
+        key = n.replace("-", "_")
+        if key in index:
+            out.append("%s/%s" % (directory, index[key]))
+        else:
+            missing.append(n)
+    return out, missing, directory + "/modules.dep"
 
 
 def inputs(plan):

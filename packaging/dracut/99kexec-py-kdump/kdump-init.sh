@@ -30,16 +30,14 @@ fi
 
 . /etc/kdump/plan.env
 
-# The modules, dependencies first; each file is removed once loaded, which gives its
-# pages back (the kernel holds its own copy of the code).
+# The modules, dependencies first (mkdumprd unpacked compressed ones when it built the
+# image); each file is removed once loaded, which gives its pages back (the kernel holds
+# its own copy of the code).
 _dir=/lib/modules/$KDUMP_KERNEL_VERSION
 while read -r _mod _params; do
     [ -n "$_mod" ] || continue
-    _file=
-    for _f in "$_dir/$_mod" "$_dir/$_mod.xz" "$_dir/$_mod.zst" "$_dir/$_mod.gz"; do
-        [ -f "$_f" ] && { _file=$_f; break; }
-    done
-    if [ -z "$_file" ]; then
+    _file=$_dir/$_mod
+    if [ ! -f "$_file" ]; then
         say "module $_mod is not in the image"
         continue
     fi
